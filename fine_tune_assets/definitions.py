@@ -1,0 +1,30 @@
+"""The single Dagster entry point: ``dagster dev -m fine_tune_assets.definitions``."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # before Presidio is imported anywhere
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import dagster as dg  # noqa: E402
+
+from .defs.dataset.assets import dataset_version  # noqa: E402
+from .defs.ingest.assets import raw_conversations  # noqa: E402
+from .defs.resources import DataPipelineResource  # noqa: E402
+from .defs.scrub.assets import scrubbed_conversations  # noqa: E402
+from .defs.validate.assets import validated_conversations  # noqa: E402
+from .defs.validate.checks import validated_conversations_checks  # noqa: E402
+
+data_assets = [raw_conversations, scrubbed_conversations, validated_conversations, dataset_version]
+
+data_job = dg.define_asset_job(
+    "data_job", selection=dg.AssetSelection.assets(*data_assets),
+    description="Ingest raw/, scrub PII, validate and gate quality, publish a dataset version.")
+
+defs = dg.Definitions(
+    assets=data_assets,
+    asset_checks=validated_conversations_checks,
+    jobs=[data_job],
+    resources={"pipeline": DataPipelineResource()},
+)

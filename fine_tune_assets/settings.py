@@ -1,0 +1,52 @@
+"""Where the pipeline keeps its files. One place, so the CLI, the assets and the tests agree."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR_ENV = "FINE_TUNE_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """The layout under ``$FINE_TUNE_DATA_DIR`` (default ``./data``)."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls, data_dir: str | os.PathLike | None = None) -> "DataPaths":
+        value = data_dir or os.environ.get(DATA_DIR_ENV) or "data"
+        return cls(Path(value).expanduser().resolve())
+
+    @property
+    def raw(self) -> Path:
+        """Landing zone: drop JSONL / CSV / Parquet exports here."""
+        return self.root / "raw"
+
+    @property
+    def mappings(self) -> Path:
+        """Declared column-to-message mappings for tabular exports (YAML)."""
+        return self.root / "mappings"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def staging(self) -> Path:
+        """Intermediate asset outputs, content-addressed. Holds raw text: same trust zone as raw/."""
+        return self.root / "staging"
+
+    @property
+    def datasets(self) -> Path:
+        return self.root / "datasets"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def registry(self) -> Path:
+        return self.root / "registry.duckdb"

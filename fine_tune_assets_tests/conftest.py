@@ -1,0 +1,36 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SAMPLE_DATA = REPO / "data"
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    """One tokenizer conversion per test session (a few seconds), shared by every test."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def tokenizer(models_dir):
+    from fine_tune_assets.lib.base_model import DEFAULT_BASE_MODEL, load_tokenizer
+
+    return load_tokenizer(DEFAULT_BASE_MODEL, str(models_dir))
+
+
+def make_data_dir(root: Path, models_dir: Path, with_sample: bool = True) -> Path:
+    """A data directory laid out like ./data, with the sample raw files and mappings (or empty)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for sub in ("raw", "mappings", "config"):
+        (root / sub).mkdir(exist_ok=True)
+        if with_sample and (SAMPLE_DATA / sub).is_dir():
+            shutil.copytree(SAMPLE_DATA / sub, root / sub, dirs_exist_ok=True)
+    (root / "models").symlink_to(models_dir, target_is_directory=True)
+    return root

@@ -1,0 +1,94 @@
+"""Content validation, duplicates and the split: rules that decide what a dataset contains."""
+
+import json
+
+from fine_tune_assets.lib.chat_format import format_errors, role_order_error
+from fine_tune_assets.lib.dedup import DuplicateFinder
+from fine_tune_assets.lib.records import Provenance, Record, Rejection
+from fine_tune_assets.lib.split import split_of
+from fine_tune_assets.lib.validate import ValidationSettings, check_records
+
+from .conftest import SHARED
+
+
+def conv(*pairs, system="You triage tickets for Halcyon Broadband."):
+    messages = [{"role": "system", "content": system}] if system else []
+    for user, assistant in pairs:
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return messages
+
+
+def record(messages, rid=None):
+    rid = rid or f"{abs(hash(json.dumps(messages))):064d}"[-64:]
+    return Record(rid, messages, Provenance("f.jsonl", "0" * 64, 1, "jsonl"))
+
+
+def test_role_order_rules():
+    assert role_order_error(conv(("hi", "hello"), ("more", "sure"))) is None
+    assert "start with a user" in role_order_error([{"role": "assistant", "content": "x"},
+                                                    {"role": "user", "content": "y"},
+                                                    {"role": "assistant", "content": "z"}])
+    two_users = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"},
+                 {"role": "assistant", "content": "c"}]
+    assert role_order_error(two_users) == "two user turns in a row"
+    assert "end with an assistant" in role_order_error(conv(("a", "b")) + [{"role": "user", "content": "c"}])
+    assert "system message after" in role_order_error(conv(("a", "b")) + [{"role": "system", "content": "c"}])
+
+
+def test_check_records_reasons_and_token_limit(tokenizer):
+    long_answer = "word " * 3000
+    items = list(check_records([
+        record(conv(("Router down", '{"category": "outage"}'))),
+        record([{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"},
+                {"role": "assistant", "content": "z"}]),
+        record(conv(("   ", "ok"))),
+        record(conv(("Long", long_answer))),
+    ], tokenizer, ValidationSettings(max_tokens=1024)))
+    accepted = [i for i in items if isinstance(i, Record)]
+    rejected = [i for i in items if isinstance(i, Rejection)]
+    assert len(accepted) == 1 and 10 < accepted[0].extra["n_tokens"] < 100
+    assert [i.reason for i in rejected] == ["role_order", "whitespace_only_content", "over_token_limit"]
+    assert "limit 1024" in rejected[2].detail
+
+
+def test_duplicates_exact_near_and_distinct():
+    finder = DuplicateFinder(threshold=0.85)
+    base = conv(("My HaloBox 6 router reboots every hour since the firmware update last Tuesday, "
+                 "and the lights blink orange before it drops the connection.", '{"category": "hardware"}'))
+    assert finder.check("a", base) is None
+    assert finder.check("b", json.loads(json.dumps(base))).kind == "duplicate_exact"
+    shouting = [dict(m, content=m["content"].upper().replace(",", "")) for m in base]
+    assert finder.check("c", shouting).kind == "duplicate_near"
+    one_word = [dict(m) for m in base]
+    one_word[1]["content"] = one_word[1]["content"].replace("hour", "day")
+    dup = finder.check("d", one_word)
+    assert dup is not None and dup.kind == "duplicate_near" and dup.kept_record_id == "a"
+    other = conv(("I was billed twice for FiberMax 500 this month, please refund the second charge.",
+                  '{"category": "billing"}'))
+    assert finder.check("e", other) is None
+
+
+def test_split_is_deterministic_and_stable_as_data_grows():
+    ids = [f"{i:064x}" for i in range(2000)]
+    first = {i: split_of(i, 0.1) for i in ids[:1000]}
+    grown = {i: split_of(i, 0.1) for i in ids}
+    assert all(grown[i] == s for i, s in first.items())
+    share = sum(s == "eval" for s in grown.values()) / len(grown)
+    assert 0.07 < share < 0.13
+
+
+def test_cookbook_format_codes_on_the_toy_file():
+    with open(SHARED / "fixtures" / "openai_cookbook_toy_chat.jsonl") as handle:
+        examples = [json.loads(line) for line in handle if line.strip()]
+    assert len(examples) == 5
+    assert all(format_errors(e) == [] for e in examples)
+    assert format_errors([]) == ["data_type"]
+    assert format_errors({"messages": [{"role": "bot", "content": ""}]}) == [
+        "unrecognized_role", "missing_content", "example_missing_assistant_message"]
+
+
+def test_rejection_rows_round_trip():
+    r = Rejection("x" * 64, "validate", "role_order", "two user turns in a row",
+                  Provenance("f.jsonl", "0" * 64, 3, "jsonl"), messages=[{"role": "user", "content": "<PERSON_1>"}])
+    row = r.to_row()
+    assert row["source_line"] == 3 and json.loads(row["messages_json"])[0]["content"] == "<PERSON_1>"
