@@ -11,6 +11,7 @@ import dagster as dg  # noqa: E402
 
 from .defs.dataset.assets import dataset_version  # noqa: E402
 from .defs.ingest.assets import raw_conversations  # noqa: E402
+from .defs.ingest.sensors import new_raw_files  # noqa: E402
 from .defs.resources import DataPipelineResource  # noqa: E402
 from .defs.scrub.assets import scrubbed_conversations  # noqa: E402
 from .defs.validate.assets import validated_conversations  # noqa: E402
@@ -20,11 +21,15 @@ data_assets = [raw_conversations, scrubbed_conversations, validated_conversation
 
 data_job = dg.define_asset_job(
     "data_job", selection=dg.AssetSelection.assets(*data_assets),
-    description="Ingest raw/, scrub PII, validate and gate quality, publish a dataset version.")
+    description="Ingest raw/, scrub PII, validate and gate quality, publish a dataset version.",
+    # The stages run one after another and the scrub stage starts its own worker processes, so one
+    # process per run is enough; it also works on an ephemeral instance (no DAGSTER_HOME).
+    executor_def=dg.in_process_executor)
 
 defs = dg.Definitions(
     assets=data_assets,
     asset_checks=validated_conversations_checks,
     jobs=[data_job],
+    sensors=[new_raw_files],
     resources={"pipeline": DataPipelineResource()},
 )

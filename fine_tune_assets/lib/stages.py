@@ -73,11 +73,12 @@ class _StageWriter:
     """Writes a stage's records and quarantine into a temporary folder, then renames it into place."""
 
     def __init__(self, paths: DataPaths, stage: str, data_version: str, record_schema=RECORD_SCHEMA):
+        """``record_schema=None``: the stage writes ``records.parquet`` in ``tmp`` by itself."""
         self.final = _stage_folder(paths, stage, data_version)
         self.tmp = self.final.with_name(f".tmp-{uuid.uuid4().hex}")
         self.tmp.mkdir(parents=True)
         self.stage, self.data_version = stage, data_version
-        self.records = ParquetRowWriter(self.tmp / "records.parquet", record_schema)
+        self.records = ParquetRowWriter(self.tmp / "records.parquet", record_schema) if record_schema else None
         self.quarantine = ParquetRowWriter(self.tmp / "quarantine.parquet", QUARANTINE_SCHEMA)
         self.rejected_by_reason: Counter = Counter()
 
@@ -87,7 +88,8 @@ class _StageWriter:
 
     def commit(self, summary: dict, upstream: StageOutput | None) -> StageOutput:
         """Publish the folder. ``cumulative`` carries the accounting of every stage so far."""
-        self.records.close()
+        if self.records:
+            self.records.close()
         self.quarantine.close()
         before = upstream.summary["cumulative"] if upstream else {"quarantined": 0, "quarantine_files": []}
         cumulative = {**before, "quarantined": before["quarantined"] + self.quarantine.rows_written,
@@ -103,7 +105,8 @@ class _StageWriter:
         return StageOutput(self.stage, self.data_version, self.final, summary)
 
     def abort(self) -> None:
-        self.records.abort()
+        if self.records:
+            self.records.abort()
         self.quarantine.abort()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -217,23 +220,10 @@ def validate_stage(paths: DataPaths, scrubbed: StageOutput, tokenizer, tokenizer
         return reused
 
     def body(writer: _StageWriter) -> dict:
-        writer.records.abort()  # validate_file writes the records file itself (two passes)
         summary = validate_file(
             scrubbed.records_path, writer.tmp / "records.parquet", tokenizer, settings, writer.reject,
             progress=(lambda n: progress(f"validated {n} records")) if progress else None)
-        writer.records = _Closed()
         return {"inputs": summary.inputs, "records": summary.accepted, "rejected": summary.rejected,
                 "settings": settings.__dict__, "tokenizer": tokenizer_id}
 
-    return _run(_StageWriter(paths, "validate", data_version), body, scrubbed)
-
-
-class _Closed:
-    """Stands in for a writer whose file another function already wrote and closed."""
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
+    return _run(_StageWriter(paths, "validate", data_version, record_schema=None), body, scrubbed)

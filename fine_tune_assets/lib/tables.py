@@ -25,6 +25,7 @@ class ParquetRowWriter:
 
     def write(self, row: dict) -> None:
         self._buffer.append(row)
+        self.rows_written += 1
         if len(self._buffer) >= self.batch_rows:
             self._flush()
 
@@ -35,7 +36,6 @@ class ParquetRowWriter:
     def _flush(self) -> None:
         if self._buffer:
             self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema))
-            self.rows_written += len(self._buffer)
             self._buffer = []
 
     def close(self) -> Path:
