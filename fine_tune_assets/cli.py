@@ -80,6 +80,7 @@ def _print_validate(r: dict) -> None:
 # --- scrub ------------------------------------------------------------------------------------
 
 def cmd_scrub(args) -> int:
+    from .lib.jsonl import iter_json_lines
     from .lib.scrub import load_policy, scrub_conversations
     from .lib.tables import atomic_write_bytes
 
@@ -87,21 +88,17 @@ def cmd_scrub(args) -> int:
     if not src.is_file():
         raise UsageError(f"{src}: no such file")
     examples, problems = [], []
-    with open(src, "rb") as handle:
-        for line_no, raw in enumerate(handle, 1):
-            if not raw.strip():
-                continue
-            try:
-                example = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                problems.append(f"{src}:{line_no}: not a JSON line ({type(exc).__name__})")
-                continue
-            messages = example.get("messages") if isinstance(example, dict) else None
-            if not isinstance(messages, list) or not all(
-                    isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
-                problems.append(f"{src}:{line_no}: not a chat example (needs messages with string content)")
-                continue
-            examples.append(example)
+    for item in iter_json_lines(src):
+        if item.error:
+            problems.append(f"{src}:{item.line}: {item.error} ({item.detail})")
+            continue
+        example = item.value
+        messages = example.get("messages") if isinstance(example, dict) else None
+        if not isinstance(messages, list) or not all(
+                isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
+            problems.append(f"{src}:{item.line}: not a chat example (needs messages with string content)")
+            continue
+        examples.append(example)
     if problems:
         raise UsageError("\n".join(problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])))
     policy_path = args.policy or _default_policy_path()

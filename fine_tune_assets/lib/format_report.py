@@ -9,13 +9,13 @@ line numbers instead of crashing.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter
 from pathlib import Path
 
 from .base_model import count_chat_tokens
 from .chat_format import COOKBOOK_FORMAT_ERRORS, format_errors
+from .jsonl import iter_json_lines
 
 TARGET_EPOCHS = 3
 MIN_TARGET_EXAMPLES = 100
@@ -72,30 +72,22 @@ def analyze_file(path: str | Path, tokenizer, max_tokens: int = 4096, epochs: in
                 over_limit_lines.append(line)
         pending.clear()
 
-    with open(path, "rb") as handle:
-        for line_no, raw in enumerate(handle, 1):
-            if not raw.strip():
-                continue
-            try:
-                example = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                unreadable.append({"line": line_no, "reason": "invalid_utf8"})
-                continue
-            except json.JSONDecodeError as exc:
-                unreadable.append({"line": line_no, "reason": "invalid_json", "detail": f"{exc.msg}, column {exc.colno}"})
-                continue
-            n_examples += 1
-            errors = format_errors(example)
-            format_counts.update(errors)
-            if errors:
-                continue
-            messages = example["messages"]
-            messages_per_example.append(len(messages))
-            n_missing_system += not any(m["role"] == "system" for m in messages)
-            n_missing_user += not any(m["role"] == "user" for m in messages)
-            pending.append((line_no, [{"role": m["role"], "content": m["content"]} for m in messages]))
-            if len(pending) >= batch_size:
-                flush()
+    for item in iter_json_lines(path):
+        if item.error:
+            unreadable.append({"line": item.line, "reason": item.error, "detail": item.detail})
+            continue
+        n_examples += 1
+        errors = format_errors(item.value)
+        format_counts.update(errors)
+        if errors:
+            continue
+        messages = item.value["messages"]
+        messages_per_example.append(len(messages))
+        n_missing_system += not any(m["role"] == "system" for m in messages)
+        n_missing_user += not any(m["role"] == "user" for m in messages)
+        pending.append((item.line, [{"role": m["role"], "content": m["content"]} for m in messages]))
+        if len(pending) >= batch_size:
+            flush()
     flush()
 
     n_epochs = epochs or default_epochs(n_examples)

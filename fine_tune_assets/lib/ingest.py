@@ -8,7 +8,6 @@ are only counted. Files are read as streams, one line or one row group at a time
 from __future__ import annotations
 
 import csv
-import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from .chat_format import PIPELINE_ROLES, canonical_messages, format_errors
+from .jsonl import iter_json_lines
 from .hashing import record_id_for, sha256_bytes, sha256_file
 from .mapping import Mapping, MissingValue, mapping_for
 from .records import Provenance, Record, Rejection
@@ -121,36 +121,21 @@ def _example_to_item(example, report: FileReport, line: int, raw_key: bytes, map
 
 
 def _read_jsonl(path: Path, relative: str, report: FileReport, max_line_bytes: int):
-    with open(path, "rb") as handle:
-        for line_no, raw in enumerate(handle, 1):
-            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if not raw.strip():
-                report.blank_lines += 1
-                continue
-            if len(raw) > max_line_bytes:
-                yield Rejection(sha256_bytes(raw), "ingest", "line_too_long",
-                                f"{len(raw):,} bytes, limit {max_line_bytes:,}", _provenance(report, line_no))
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield Rejection(sha256_bytes(raw), "ingest", "invalid_utf8",
-                                f"invalid UTF-8 byte at offset {exc.start}", _provenance(report, line_no))
-                continue
-            try:
-                example = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield Rejection(sha256_bytes(raw), "ingest", "invalid_json",
-                                f"{exc.msg} at column {exc.colno}", _provenance(report, line_no))
-                continue
-            yield _example_to_item(example, report, line_no, raw)
+    def blank(_line: int) -> None:
+        report.blank_lines += 1
+
+    for item in iter_json_lines(path, max_line_bytes, on_blank=blank):
+        if item.error:
+            yield Rejection(sha256_bytes(item.raw), "ingest", item.error, item.detail,
+                            _provenance(report, item.line))
+        else:
+            yield _example_to_item(item.value, report, item.line, item.raw)
 
 
 def _read_tabular(path: Path, relative: str, report: FileReport, mapping: Mapping | None):
     try:
         rows = _csv_rows(path) if report.format == "csv" else _parquet_rows(path)
-        header, rows = next(rows), rows
+        header = next(rows)
     except Exception as exc:  # a corrupt file must not crash the run: one quarantine entry names it
         yield _rejection(report, 0, "unreadable_file", f"{type(exc).__name__}: cannot read {report.format}", relative)
         return
@@ -232,4 +217,4 @@ def blank_line_count(reports: list[FileReport]) -> int:
     return sum(r.blank_lines for r in reports)
 
 
-__all__ = ["FileReport", "ingest_directory", "ingest_file", "list_raw_files", "blank_line_count"]
+

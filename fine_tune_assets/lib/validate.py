@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from .base_model import count_chat_tokens
 from .chat_format import has_whitespace_only_turn, role_order_error
 from .dedup import DuplicateFinder
-from .records import RECORD_SCHEMA, Record, Rejection
+from .records import Record, Rejection
 from .tables import ParquetRowWriter, iter_rows
 
 STAGE = "validate"

@@ -48,7 +48,7 @@ def dataset_version(context: dg.AssetExecutionContext, pipeline: DataPipelineRes
         "dataset_version": result.version_id,
         "path": dg.MetadataValue.path(str(result.path)),
         "new_version": result.created,
-        "parent_version": result.parent_version or "",
+        "parent_version": result.parent_version or "(first version)",
         "scrub_policy_hash": cumulative["scrub"]["policy_hash"],
     }
     if result.created:
