@@ -101,7 +101,7 @@ def cmd_scrub(args) -> int:
         examples.append(example)
     if problems:
         raise UsageError("\n".join(problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])))
-    policy_path = args.policy or _default_policy_path()
+    policy_path = args.policy or DataPaths.from_env().scrub_policy
     policy = load_policy(policy_path)
     totals: Counter = Counter()
     out = []
@@ -116,11 +116,6 @@ def cmd_scrub(args) -> int:
     if not totals:
         print("  no PII found")
     return 0
-
-
-def _default_policy_path() -> Path | None:
-    candidate = DataPaths.from_env().config / "scrub_policy.yaml"
-    return candidate if candidate.exists() else None
 
 
 # --- datasets ---------------------------------------------------------------------------------

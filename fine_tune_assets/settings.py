@@ -35,6 +35,12 @@ class DataPaths:
         return self.root / "config"
 
     @property
+    def scrub_policy(self) -> Path | None:
+        """The deployment's scrub policy, when it has one; None means the packaged default."""
+        candidate = self.config / "scrub_policy.yaml"
+        return candidate if candidate.exists() else None
+
+    @property
     def staging(self) -> Path:
         """Intermediate asset outputs, content-addressed. Holds raw text: same trust zone as raw/."""
         return self.root / "staging"

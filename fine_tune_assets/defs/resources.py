@@ -43,10 +43,7 @@ class DataPipelineResource(dg.ConfigurableResource):
         return DataPaths.from_env(self.data_dir or None)
 
     def policy_path(self) -> Path | None:
-        if self.scrub_policy:
-            return Path(self.scrub_policy)
-        candidate = self.paths.config / "scrub_policy.yaml"
-        return candidate if candidate.exists() else None
+        return Path(self.scrub_policy) if self.scrub_policy else self.paths.scrub_policy
 
     def policy(self):
         from ..lib.scrub import load_policy

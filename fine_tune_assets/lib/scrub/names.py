@@ -1,0 +1,216 @@
+"""Name knowledge for PERSON detection: gazetteers, surname morphology, cue words.
+
+Why: the offline spaCy model (en_core_web_sm) finds only ~2/3 of person names, and misses most
+non-English ones. The tagger still marks them as proper nouns (NNP), so a proper noun that is also
+a known given name or surname (or has a surname ending such as -ová, -ski, -sson) is very likely a
+person. The gazetteers come from Faker's person providers (MIT, ~80 locales, ~31k given names and
+~30k surnames) - a well-kept package, not the benchmark's own name source.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+import re
+
+import regex
+
+# Words that are tagged as proper nouns but are never person names in chat data.
+NOT_NAMES = frozenset(
+    ["i", "ok", "okay", "hi", "hello", "hey", "dear", "thanks", "thank", "regards", "best", "cheers", "yes", "no", "please", "sorry", "sir", "madam", "user", "bot", "assistant", "system", "customer", "agent", "admin", "support", "team", "manager", "staff", "client", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today", "tomorrow", "yesterday", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "street", "st", "road", "rd", "avenue", "ave", "lane", "drive", "way", "court", "place", "boulevard", "square", "inc", "ltd", "llc", "plc", "corp", "co", "company", "group", "bank", "university", "college", "school", "hospital", "hotel", "airport", "city", "county", "state", "republic", "kingdom", "north", "south", "east", "west", "new", "san", "santa", "st", "saint", "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lady", "lord", "rev", "english", "french", "german", "spanish", "italian", "american", "british", "european"]
+)
+
+HONORIFICS = frozenset(
+    ["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "dame", "lady", "lord", "rev", "reverend", "fr", "father", "sister", "brother", "mme", "mlle", "madame", "monsieur", "herr", "frau", "sr", "sra", "srta", "dott", "dott.ssa", "ing", "capt", "captain", "col", "colonel", "gen", "general", "lt", "sgt", "officer", "judge", "hon"]
+)
+
+# Particles allowed inside a multi-word name ("Ludwig van Beethoven", "Maria da Silva").
+PARTICLES = frozenset(["van", "von", "der", "den", "de", "da", "das", "do", "dos", "di", "del", "della", "du", "le", "la", "ten", "ter", "bin", "ibn", "al", "el", "st"])
+
+# Cue words right before a name: "my name is X", "called X", "Dear X", "Hi X".
+NAME_CUE_BEFORE = regex.compile(
+    r"(?i:\b(?:name\s+is|name's|named|called|call\s+me|i\s+am|i'm|this\s+is|dear|hi|hello|hey|"
+    r"thanks|thank\s+you|regards|sincerely|signed|attn|attention|c/o|contact|ask\s+for|speak\s+(?:to|with)|"
+    r"talk\s+(?:to|with)|meet|met|with|by|from|to|and|or|cc)[\s,:]*)$"
+)
+STRONG_CUE_BEFORE = regex.compile(
+    r"(?i:\b(?:name\s+is|name's|named|called|call\s+me|dear|attn|attention|c/o|ask\s+for|"
+    r"(?:first|last|full|sur|given|maiden)\s*name\s*(?:is)?|name|contact\s+person|"
+    r"(?:my|our|his|her|their|your)\s+(?:kid|son|daughter|child|wife|husband|spouse|partner|mother|mom|mum|"
+    r"father|dad|brother|sister|friend|colleague|coworker|co-worker|boss|manager|uncle|aunt|cousin|"
+    r"grandfather|grandmother|grandson|granddaughter|nephew|niece|fianc[ée]e?|boyfriend|girlfriend|"
+    r"neighbou?r|tenant|landlord|assistant|doctor|lawyer)|"
+    r"(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|lady|lord|rev|mme|mlle|herr|frau|sr|sra)\.?)[\s,:?]*)$"
+)
+
+# Surname endings seen across European, Slavic, Nordic, Greek and Turkish names.
+SURNAME_SUFFIX = regex.compile(
+    r"(?:ov|ova|ová|ev|eva|ski|ska|sky|ský|ská|cki|cka|dzki|dzka|vić|vič|vic|ić|ič|ovich|evich|ovna|evna|"
+    r"enko|chuk|czyk|czak|iak|ek|ák|ik|sson|ssen|sen|son|dóttir|dottir|nen|inen|lä|poulos|opoulos|akis|"
+    r"idis|iadis|oglu|oğlu|escu|eanu|mann|stein|berg|ström|strom|qvist|kvist|gren|lund|ez|es|ini|elli|etti|"
+    r"ucci|ino|oni|ato|ura|shi|moto|yama|kawa|mura|ita|aki)$"
+)
+MC_PREFIX = regex.compile(r"^(?:Mc|Mac|O['’])\p{Lu}")
+
+
+def _normal(word: str) -> str:
+    return word.casefold().strip(".'’")
+
+
+@functools.lru_cache(maxsize=1)
+def gazetteers() -> tuple[frozenset[str], frozenset[str]]:
+    """(given names, surnames), casefolded, from every Faker person provider (~0.1 s, cached)."""
+    import faker.providers.person as person_pkg
+
+    first: set[str] = set()
+    last: set[str] = set()
+    for info in pkgutil.iter_modules(person_pkg.__path__):
+        module = importlib.import_module(f"{person_pkg.__name__}.{info.name}")
+        provider = getattr(module, "Provider", None)
+        if provider is None:
+            continue
+        for attr in dir(provider):
+            if not (attr.startswith(("first_name", "last_name")) or "romanized" in attr):
+                continue
+            if attr.endswith(("pairs", "pair")):
+                continue
+            values = getattr(provider, attr, None)
+            if not isinstance(values, (list, tuple, dict)) or not values:
+                continue
+            sample = next(iter(values))
+            if not isinstance(sample, str):
+                continue
+            target = first if "first" in attr else last
+            for value in values:
+                for part in re.split(r"[\s-]+", value):
+                    part = _normal(part)
+                    if len(part) >= 2 and part not in NOT_NAMES and part not in PARTICLES:
+                        target.add(part)
+    return frozenset(first), frozenset(last)
+
+
+@functools.lru_cache(maxsize=1)
+def places() -> frozenset[str]:
+    """City, region and country names from Faker's address providers (casefolded)."""
+    import faker.providers.address as address_pkg
+
+    out: set[str] = set()
+    wanted = ("cities", "city_names", "real_city_names", "metropolitan_cities", "countries", "states",
+              "provinces", "regions")
+    for info in pkgutil.iter_modules(address_pkg.__path__):
+        module = importlib.import_module(f"{address_pkg.__name__}.{info.name}")
+        provider = getattr(module, "Provider", None)
+        for attr in wanted:
+            values = getattr(provider, attr, None)
+            if isinstance(values, (list, tuple)) and values and isinstance(values[0], str):
+                out.update(_normal(v) for v in values)
+    return frozenset(out)
+
+
+def is_place(word: str) -> bool:
+    return _normal(word) in places()
+
+
+def gazetteer_version() -> str:
+    """Identity of the name lists, for the policy hash."""
+    try:
+        from importlib.metadata import version
+
+        return f"faker=={version('faker')}"
+    except Exception:  # pragma: no cover - faker is a declared dependency
+        return "faker==unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Lower-case English words (WordNet index shipped inside the spaCy model's lemmatizer).
+
+    Used only as a negative signal: an unknown capitalised word that is an English word ("Note",
+    "Summary") is not taken for a name on capitalisation alone.
+    """
+
+
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return _wordnet(("noun", "verb", "adj", "adv")) | frozenset(STOP_WORDS)
+
+
+@functools.lru_cache(maxsize=4)
+def _wordnet(parts: tuple) -> frozenset[str]:
+    import spacy
+
+    from .engine import SPACY_MODEL
+
+    nlp = spacy.load(SPACY_MODEL, exclude=["tok2vec", "tagger", "parser", "ner", "attribute_ruler", "senter"])
+    words: set[str] = set()
+    try:
+        table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_index")
+        for pos in parts:
+            words.update(w for w in table.get(pos, []) if w.isalpha())
+    except Exception:  # pragma: no cover - model without lookups
+        pass
+    return frozenset(words)
+
+
+@functools.lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """Very common English words (stop words + Faker's ~1,000-word English lorem list).
+
+    A name list entry that is one of these ("Will", "May", "Can", "True") is never taken as a
+    name on the list's word alone.
+    """
+    from faker.providers.lorem.en_US import Provider as Lorem
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(w.lower() for w in Lorem.word_list) | frozenset(STOP_WORDS)
+
+
+def name_class(word: str) -> str:
+    """'name' (a listed name, not an English word), 'name_noun' (listed, and a WordNet noun:
+    John, Scott, Story), 'ambiguous' (listed, and an English verb/adjective/adverb: Frank, Press),
+    'common' (an English word, not listed), 'stop' (very common word) or 'unknown'."""
+    w = _normal(word)
+    if w in _stop_words():
+        return "stop"
+    listed = w in gazetteers()[0] or w in gazetteers()[1]
+    if w in common_words():
+        return "ambiguous" if listed else "common"
+    if listed:
+        if w in _non_noun_words():
+            return "ambiguous"
+        return "name_noun" if w in english_words() else "name"
+    return "common" if w in english_words() else "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS)
+
+
+@functools.lru_cache(maxsize=1)
+def _non_noun_words() -> frozenset[str]:
+    """English verbs, adjectives and adverbs (WordNet): a listed name among them ("Frank",
+    "Will", "Grant", "Rose") is a common word as often as a name. Nouns alone are not counted:
+    WordNet lists famous people, so "john", "scott" and "rebecca" are WordNet nouns."""
+    return _wordnet(("verb", "adj", "adv"))
+
+
+def is_given_name(word: str) -> bool:
+    return _normal(word) in gazetteers()[0]
+
+
+def is_surname(word: str) -> bool:
+    return _normal(word) in gazetteers()[1]
+
+
+def is_known_name(word: str) -> bool:
+    w = _normal(word)
+    first, last = gazetteers()
+    return w in first or w in last
+
+
+def has_surname_shape(word: str) -> bool:
+    return bool(MC_PREFIX.match(word)) or (len(word) >= 5 and bool(SURNAME_SUFFIX.search(word.casefold())))
