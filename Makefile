@@ -29,7 +29,7 @@ run: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster job execute -m fine_tune_assets.definitions -j data_job
 	$(BIN)/fine-tune-assets datasets show latest
 
-test: setup
+test: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m pytest -q fine_tune_assets_tests
 
 ui: setup $(DAGSTER_HOME)/dagster.yaml

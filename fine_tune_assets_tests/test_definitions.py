@@ -1,5 +1,6 @@
 """The code location loads, validates, and the raw-files sensor behaves."""
 
+import os
 import subprocess
 
 import dagster as dg
@@ -11,9 +12,11 @@ from fine_tune_assets.defs.resources import DataPipelineResource
 from .conftest import REPO
 
 
-def test_definitions_validate_with_the_dagster_cli():
+def test_definitions_validate_with_the_dagster_cli(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     done = subprocess.run([str(REPO / ".venv" / "bin" / "dagster"), "definitions", "validate", "-m",
-                           "fine_tune_assets.definitions"], capture_output=True, text=True, cwd=REPO, timeout=180)
+                           "fine_tune_assets.definitions"], capture_output=True, text=True, cwd=REPO, timeout=180,
+                          env=env)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
