@@ -109,6 +109,20 @@ def test_dataset_files_are_canonical_and_pii_free(sample):
         assert structured_pii(row["messages_json"] or "") == []
 
 
+def test_no_planted_pii_value_reaches_the_dataset(sample):
+    """Ground truth: the generator's manifest lists every PII value it planted in message content."""
+    data_dir, _, _ = sample
+    manifest = json.loads((REPO / "data" / "sample_manifest.json").read_text())
+    planted = [p for p in manifest["pii"] if p.get("in_mapped_content", True)]
+    assert len(planted) > 700
+    folder = Path(latest_version(data_dir)["path"])
+    contents = "\n".join(m["content"] for split in ("train", "eval")
+                         for line in (folder / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+                         for m in json.loads(line)["messages"])
+    leaked = sorted({(p["kind"], p["file"], p["line"]) for p in planted if p["value"] in contents})
+    assert leaked == [], f"planted PII found in the dataset (kind, file, line): {leaked[:20]}"
+
+
 def test_planted_defects_are_quarantined_with_their_reasons(sample):
     data_dir, _, _ = sample
     with registry(data_dir) as con:

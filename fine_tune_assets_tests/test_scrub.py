@@ -237,3 +237,12 @@ def test_recognizers_yaml_is_presidio_format():
     entities = {r["supported_entity"] for r in data["recognizers"]}
     assert entities == {"EMPLOYEE_ID", "ACCOUNT_NUMBER"}
     assert os.path.basename(path) == "recognizers.yaml"
+
+
+def test_dotted_international_phone_is_not_taken_for_a_date(scrubber, policy):
+    text = "Flat 13, 106 Station Road, London SE1 7PB\n+44.20.7946.0385"
+    out = scrubber.scrub_conversation([{"role": "user", "content": text}]).messages[0]["content"]
+    assert "7946" not in out and "<PHONE_NUMBER_1>" in out
+    assert [t for t, _ in residual_pii(text, policy)] == ["PHONE_NUMBER"]
+    kept = "The outage on 2026-10-03 lasted 3.5 hours."
+    assert scrubber.scrub_conversation([{"role": "user", "content": kept}]).messages[0]["content"] == kept

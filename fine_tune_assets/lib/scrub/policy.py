@@ -22,7 +22,7 @@ import yaml
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "defaults" / "scrub_policy.yaml"
 DEFAULT_KEY_ENV = "FINE_TUNE_PSEUDONYM_KEY"
 # Bump when detection or replacement logic changes in a way that changes outputs.
-SCRUB_LOGIC_VERSION = "1"
+SCRUB_LOGIC_VERSION = "2"  # 2: dotted international phones (+44.20.7946.0385) no longer taken for dates
 
 PLACEHOLDER = "placeholder"
 PSEUDONYMIZE = "pseudonymize"

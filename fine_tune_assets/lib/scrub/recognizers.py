@@ -85,7 +85,9 @@ _PHONE_CONTEXT = regex.compile(
 _DATE_LIKE = regex.compile(r"^(?:\d{4}[-.]\d{1,2}[-.]\d{1,2}|\d{1,2}[-.]\d{1,2}[-.](?:\d{4}|\d{2}))$")
 _SSN_LIKE = regex.compile(r"^\d{3}-\d{2}-\d{4}$")
 _DATE_OR_IP_INSIDE = regex.compile(
-    r"\b(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{4})\b|(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])"
+    # plausible dates only (year 19xx/20xx, day/month <= 31): "+44.20.7946.0385" is a phone, not a date
+    r"\b(?:(?:19|20)\d{2}-[01]?\d-[0-3]?\d|[0-3]?\d[./][0-3]?\d[./](?:19|20)\d{2})\b"
+    r"|(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])"
 )
 _IPV4_LIKE = regex.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 
