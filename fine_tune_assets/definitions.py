@@ -25,7 +25,9 @@ data_job = dg.define_asset_job(
     description="Ingest raw/, scrub PII, validate and gate quality, publish a dataset version.",
     # The stages run one after another and the scrub stage starts its own worker processes, so one
     # process per run is enough; it also works on an ephemeral instance (no DAGSTER_HOME).
-    executor_def=dg.in_process_executor)
+    executor_def=dg.in_process_executor,
+    # INFO on the console: progress and results, without Dagster's per-event DEBUG lines.
+    config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
 
 training_assets = [base_model]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -190,9 +191,16 @@ def scrub_stage(paths: DataPaths, ingested: StageOutput, policy, workers: int = 
                 pending[i] = record
                 yield i, record.messages
 
+        total, started, last = ingested.summary["records"], time.monotonic(), [0.0]
+
         def report(done: int) -> None:
-            if progress:
-                progress(f"scrubbed {done} of {ingested.summary['records']} records")
+            """At most one line every 5 s, with rate and ETA (long runs show progress, short ones stay quiet)."""
+            now = time.monotonic()
+            if progress and (now - last[0] >= 5 or done >= total):
+                last[0] = now
+                rate = done / max(now - started, 1e-9)
+                eta = (total - done) / rate if rate else 0
+                progress(f"scrubbed {done} of {total} records ({rate:.0f} records/s, ETA {eta:.0f} s)")
 
         for key, result in scrub_conversations(admitted(), policy, workers=workers, progress=report):
             record = pending.pop(key)
@@ -201,6 +209,9 @@ def scrub_stage(paths: DataPaths, ingested: StageOutput, policy, workers: int = 
             record.extra = {"scrub_entity_counts": json.dumps(dict(sorted(result.entity_counts.items()))),
                             "scrub_policy_hash": policy.hash, "presidio_version": presidio}
             writer.records.write(record.to_row())
+        if progress:
+            progress(f"scrubbed {writer.records.rows_written} records in {time.monotonic() - started:.1f} s; "
+                     f"{writer.quarantine.rows_written} quarantined before the PII pass")
         return {"inputs": n_inputs, "records": writer.records.rows_written,
                 "rejected": writer.quarantine.rows_written, "entity_counts": dict(sorted(entity_totals.items())),
                 "policy_hash": policy.hash, "presidio_version": presidio,
