@@ -12,7 +12,10 @@ Choices that matter and why:
   ``max_length``, and it drops fully-masked rows silently only when truncating. Here every row is
   truncated to ``max_seq_length`` and a row with no trainable token is an error that names it.
 - fp32, no gradient checkpointing on CPU (SFTConfig defaults to bf16 + checkpointing).
-- Padding-free batching (SDPA on CPU handles the flattened rows via position_ids).
+- Padding-free batching: SDPA on CPU keeps the flattened rows apart via position_ids, but only
+  without a KV cache (SFTTrainer.compute_loss passes use_cache=False; a hand-written forward on
+  such a batch must too, or rows silently attend to each other). On CPU it is about as fast as
+  padding for rows of similar length; it saves memory and time when lengths spread.
 - Seeded (LoRA init, data order); checkpoints every ``save_steps`` next to the output folder.
 - The adapter folder is written to a temporary path and renamed into place: a crashed run leaves
   no half-written adapter.
@@ -208,8 +211,8 @@ def load_base_model(base_model_dir: str | Path, device: str, load_in_4bit: bool 
         kwargs["dtype"] = torch.float32
     if load_in_4bit:
         try:
-            from transformers import BitsAndBytesConfig
             import bitsandbytes  # noqa: F401
+            from transformers import BitsAndBytesConfig
         except ImportError as error:
             raise RuntimeError("load_in_4bit needs bitsandbytes (pip install bitsandbytes==0.50.*)") from error
         compute = kwargs["dtype"]
@@ -229,23 +232,24 @@ def _progress_callback(progress: Callable[[dict], None], counter: dict):
     from transformers import TrainerCallback
 
     class ProgressCallback(TrainerCallback):
-        """Reports step, loss, trained tokens/s and ETA at each logging step."""
+        """Reports step, loss, tokens/s (all and trained) and ETA at each logging step."""
 
         def on_train_begin(self, args, state, control, **kwargs):
             counter["started"] = time.perf_counter()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
-            if "loss" not in logs and "eval_loss" not in logs:
-                return
-            elapsed = time.perf_counter() - counter.get("started", time.perf_counter())
+            if "started" not in counter or ("loss" not in logs and "eval_loss" not in logs):
+                return  # the baseline evaluation before training is in the metrics, not a progress event
+            elapsed = time.perf_counter() - counter["started"]
             done, total = state.global_step, state.max_steps
             rate = done / elapsed if elapsed > 0 and done else 0.0
             progress({
                 "step": done, "max_steps": total, "epoch": state.epoch,
                 "loss": logs.get("loss"), "eval_loss": logs.get("eval_loss"),
                 "learning_rate": logs.get("learning_rate"),
-                "tokens_per_s": counter["trained_tokens"] / elapsed if elapsed > 0 else 0.0,
+                "tokens_per_s": counter["input_tokens"] / elapsed if elapsed > 0 else 0.0,
+                "trained_tokens_per_s": counter["trained_tokens"] / elapsed if elapsed > 0 else 0.0,
                 "elapsed_s": elapsed,
                 "eta_s": (total - done) / rate if rate else None,
             })
@@ -266,7 +270,7 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoTokenizer, set_seed
+    from transformers import AutoTokenizer, PrinterCallback, set_seed
     from trl import SFTConfig, SFTTrainer
 
     config = config or TrainingConfig()
@@ -308,7 +312,7 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
         data_seed=config.seed,
         bf16=bf16,
         fp16=on_cuda and not bf16,
-        gradient_checkpointing=on_cuda,
+        activation_checkpointing=on_cuda,  # transformers 5 name; TRL defaults the old one to True
         use_cpu=not on_cuda,
         padding_free=config.padding_free,
         max_length=None,  # rows are truncated above; TRL refuses max_length with padding_free w/o packing
@@ -346,6 +350,7 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
         model=model, args=args, train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(eval_rows), processing_class=tokenizer, peft_config=peft_config,
         callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout; `progress` replaces it
     eval_loss_before = trainer.evaluate()["eval_loss"] if config.eval_before_training else None
     train_started = time.perf_counter()
     result = trainer.train()

@@ -1,0 +1,223 @@
+"""LoRA training on a tiny locally built model: real TRL/PEFT runs, no mocks."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from fine_tune_assets.lib.training import (
+    IGNORE_INDEX,
+    SMOLLM2_TEMPLATE,
+    TrainingConfig,
+    TrainingDataError,
+    check_template_equivalence,
+    tokenize_conversation,
+    tokenize_split,
+    train_adapter,
+    training_chat_template,
+)
+from fine_tune_assets_tests.tiny_model import build_tiny_model, corpus_conversations
+
+REPO = Path(__file__).resolve().parents[1]
+SYSTEM = "Classify the support ticket. Answer with JSON only: {\"category\": ..., \"priority\": ...}."
+TICKETS = {
+    "billing": ["I was charged twice on my bill this month", "my invoice shows a fee I never agreed to",
+                "why did my monthly payment go up", "refund the extra charge on my card please",
+                "the direct debit was taken two times", "bill is higher than my plan price",
+                "I want a copy of last month's invoice", "payment failed but money left my account"],
+    "outage": ["internet has been down since this morning", "no signal on the router, all lights red",
+               "fiber connection keeps dropping every hour", "TV and broadband both dead in my street",
+               "the whole area has no internet", "router shows no connection after the storm",
+               "connection lost again tonight", "broadband outage for two days now"],
+    "account": ["I cannot log in to the app", "please change the email on my account",
+                "reset my account password", "how do I add my partner to the account",
+                "update my postal address please", "close my account at the end of the month",
+                "my username is locked after wrong attempts", "change the account holder name"],
+}
+PRIORITY = ("low", "high")
+
+
+def triage_examples() -> list[dict]:
+    rows = []
+    for category, texts in TICKETS.items():
+        for i, text in enumerate(texts + [f"Hello, {t}" for t in texts]):
+            priority = PRIORITY[i % 2]
+            user = f"{text}{'!!' if priority == 'high' else '.'}"
+            answer = json.dumps({"category": category, "priority": priority})
+            rows.append({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user},
+                                      {"role": "assistant", "content": answer}]})
+    return rows  # 48 rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny pre-trained Llama chat model, built once per session (~30-45 s on 2 cores)."""
+    target = tmp_path_factory.mktemp("tiny_model") / "tiny-llama"
+    build_tiny_model(target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def triage_files(tmp_path_factory) -> tuple[Path, Path]:
+    rows = triage_examples()
+    train = [r for i, r in enumerate(rows) if i % 8 not in (3, 6)]
+    held_out = [r for i, r in enumerate(rows) if i % 8 in (3, 6)]
+    folder = tmp_path_factory.mktemp("triage")
+    return write_jsonl(folder / "train.jsonl", train), write_jsonl(folder / "eval.jsonl", held_out)
+
+
+def test_training_templates_render_byte_identically(tiny_tokenizer):
+    """The marker copies must not change a single byte of what the model sees."""
+    conversations = corpus_conversations(limit=40) + [r["messages"] for r in triage_examples()]
+    conversations.append([{"role": "user", "content": "no system"}, {"role": "assistant", "content": "ok"},
+                          {"role": "user", "content": "again"}, {"role": "assistant", "content": "sure"}])
+    check_template_equivalence(tiny_tokenizer, training_chat_template(tiny_tokenizer), conversations)
+
+    smol_folder = REPO / "data" / "models" / "SmolLM2-135M-Instruct" / "tokenizer"
+    if (smol_folder / "tokenizer_config.json").exists():
+        from transformers import AutoTokenizer
+
+        smol = AutoTokenizer.from_pretrained(str(smol_folder))
+        assert smol.chat_template.strip() == SMOLLM2_TEMPLATE.strip()
+        check_template_equivalence(smol, training_chat_template(smol), conversations)
+    else:  # still check SmolLM2's copy against its stock text on the tiny tokenizer
+        tiny_tokenizer_copy = tiny_tokenizer.__class__.from_pretrained(tiny_tokenizer.name_or_path)
+        tiny_tokenizer_copy.chat_template = SMOLLM2_TEMPLATE
+        check_template_equivalence(tiny_tokenizer_copy, training_chat_template(tiny_tokenizer_copy), conversations)
+
+
+def test_labels_are_masked_exactly_outside_assistant_turns(tiny_tokenizer):
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "bill is wrong"},
+                {"role": "assistant", "content": '{"category": "billing", "priority": "low"}'},
+                {"role": "user", "content": "and the router?"},
+                {"role": "assistant", "content": '{"category": "outage", "priority": "high"}'}]
+    template = training_chat_template(tiny_tokenizer)
+    row = tokenize_conversation(tiny_tokenizer, messages, template)
+    ids, labels = row["input_ids"], row["labels"]
+    assert tiny_tokenizer.decode(ids) == tiny_tokenizer.apply_chat_template(messages, tokenize=False)
+    for token, label in zip(ids, labels, strict=True):
+        assert label in (token, IGNORE_INDEX)
+    spans, current = [], []
+    for token, label in zip(ids, labels, strict=True):
+        if label != IGNORE_INDEX:
+            current.append(token)
+        elif current:
+            spans.append(current)
+            current = []
+    if current:
+        spans.append(current)
+    # Exactly the two answers plus their end-of-turn token (the stop the model must learn) are trained.
+    assert [tiny_tokenizer.decode(s) for s in spans] == [m["content"] + "<|im_end|>" for m in messages
+                                                          if m["role"] == "assistant"]
+    masked = tiny_tokenizer.decode([t for t, lab in zip(ids, labels, strict=True) if lab == IGNORE_INDEX])
+    expected = tiny_tokenizer.apply_chat_template(messages, tokenize=False)
+    for m in messages:
+        if m["role"] == "assistant":
+            expected = expected.replace(m["content"] + "<|im_end|>", "", 1)
+    assert masked == expected
+
+
+def test_rows_without_trainable_tokens_fail_fast(tiny_tokenizer, tiny_model_dir, tmp_path):
+    template = training_chat_template(tiny_tokenizer)
+    good = triage_examples()[0]["messages"]
+    no_answer = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "hello"}]
+    with pytest.raises(TrainingDataError, match=r"train row 1 has no trainable .*no non-empty assistant turn"):
+        tokenize_split(tiny_tokenizer, [good, no_answer], template, 512, "train")
+    with pytest.raises(TrainingDataError, match=r"row 0 .*max_seq_length=8"):
+        tokenize_split(tiny_tokenizer, [good], template, 8, "eval")
+
+    train = write_jsonl(tmp_path / "train.jsonl", [{"messages": good}, {"messages": no_answer}])
+    held_out = write_jsonl(tmp_path / "eval.jsonl", [{"messages": good}])
+    with pytest.raises(TrainingDataError, match="train row 1"):
+        train_adapter(train, held_out, tiny_model_dir, tmp_path / "adapter", TrainingConfig(max_steps=1))
+    assert not (tmp_path / "adapter").exists()
+
+
+def test_train_adapter_learns_and_saves_a_loadable_adapter(tiny_model_dir, triage_files, tmp_path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    train_path, eval_path = triage_files
+    config = TrainingConfig(learning_rate=3e-3, num_epochs=6, per_device_batch_size=4, gradient_accumulation_steps=1,
+                            max_seq_length=256, save_steps=20, logging_steps=5, lora_dropout=0.0)
+    events: list[dict] = []
+    output = tmp_path / "adapter"
+    metrics = train_adapter(train_path, eval_path, tiny_model_dir, output, config, progress=events.append)
+
+    assert metrics["steps"] == 54  # 36 rows / batch 4 -> 9 steps per epoch, 6 epochs
+    assert metrics["eval_loss"] < metrics["eval_loss_before"] - 1.0, metrics  # measured: 2.79 -> 0.76
+    assert metrics["trained_tokens"] > 0 and metrics["tokens_per_s"] > 0 and metrics["train_seconds"] > 0
+    assert metrics["trained_tokens"] == 6 * metrics["train_dataset_trained_tokens"]  # every row, every epoch
+    assert events and events[-1]["step"] == 54 and all(e["tokens_per_s"] >= 0 for e in events)
+    assert any(e["loss"] is not None and e["eta_s"] is not None for e in events)
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja",
+                 "training_metrics.json", "training_config.json"):
+        assert (output / name).exists(), name
+    assert (output.with_name("adapter.checkpoints") / "checkpoint-40").is_dir()
+
+    tokenizer = AutoTokenizer.from_pretrained(str(output))
+    assert "{% generation %}" in tokenizer.chat_template
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    model = PeftModel.from_pretrained(base, str(output)).eval()
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "my bill doubled this month!!"}]
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                           return_dict=True)
+    with torch.no_grad():
+        generated = model.generate(**prompt, max_new_tokens=24, do_sample=False,
+                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    answer = tokenizer.decode(generated[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+    # The format and the stop token are learnt (the labels collapse on a model this small: not asserted).
+    assert set(json.loads(answer)) == {"category", "priority"}, answer
+
+
+def test_train_adapter_4bit_path_on_cpu(tiny_model_dir, triage_files, tmp_path):
+    """QLoRA loading (NF4 through bitsandbytes) trains on CPU too, so the CUDA memory saver is testable here."""
+    pytest.importorskip("bitsandbytes")
+    train_path, eval_path = triage_files
+    config = TrainingConfig(learning_rate=3e-3, num_epochs=2, per_device_batch_size=4, gradient_accumulation_steps=1,
+                            max_seq_length=256, save_steps=1000, lora_dropout=0.0, load_in_4bit=True)
+    metrics = train_adapter(train_path, eval_path, tiny_model_dir, tmp_path / "adapter", config)
+    assert metrics["steps"] == 18
+    assert metrics["eval_loss"] < metrics["eval_loss_before"], metrics
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_padding_free_batches_keep_conversations_apart(tiny_model_dir, tiny_tokenizer):
+    """Flattened rows must not attend to each other: same loss as a padded batch.
+
+    transformers only builds the block-diagonal mask from position_ids when no KV cache is passed:
+    a plain forward call (use_cache defaults to True) silently lets rows attend across boundaries.
+    SFTTrainer.compute_loss forces use_cache=False; any hand-written loss code must do the same.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    template = training_chat_template(tiny_tokenizer)
+    rows = tokenize_split(tiny_tokenizer, [r["messages"] for r in triage_examples()[:4]], template, 256, "train")
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation="sdpa").eval()
+    pad = tiny_tokenizer.pad_token_id
+    with torch.no_grad():
+        padded = model(**DataCollatorForLanguageModeling(pad_token_id=pad)(rows)).loss.item()
+        flat = DataCollatorForLanguageModeling(pad_token_id=pad, padding_free=True)(rows)
+        assert flat["input_ids"].shape[0] == 1
+        assert model(**flat, use_cache=False).loss.item() == pytest.approx(padded, abs=1e-4)
+        assert model(**flat).loss.item() != pytest.approx(padded, abs=1e-3)  # the pitfall, still present
