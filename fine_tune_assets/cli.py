@@ -149,18 +149,13 @@ def cmd_datasets_list(args) -> int:
 
 
 def dataset_details(version: str, registry: Path) -> dict:
-    from .lib.registry import connect, rows_as_dicts
+    from .lib.registry import VersionNotFound, connect, find_dataset_version, rows_as_dicts
 
     with connect(registry, read_only=True) as con:
-        if version == "latest":
-            rows = _dataset_rows(con)[:1]
-        else:
-            rows = _dataset_rows(con, "WHERE version_id LIKE ?", [version + "%"])
-        if not rows:
-            raise UsageError(f"no dataset version {version!r}; see `fine-tune-assets datasets list`")
-        if len(rows) > 1:
-            raise UsageError(f"{version!r} matches {len(rows)} versions; give more characters")
-        row = rows[0]
+        try:
+            row = find_dataset_version(con, version)
+        except VersionNotFound as exc:
+            raise UsageError(str(exc)) from None
         sources = rows_as_dicts(con.execute(
             "SELECT source_file, source_sha256, format, mapping, inputs, accepted, quarantined, blank_lines "
             "FROM dataset_sources WHERE version_id = ? ORDER BY source_file", [row["version_id"]]))

@@ -14,7 +14,7 @@ from .defs.ingest.assets import raw_conversations  # noqa: E402
 from .defs.ingest.sensors import new_raw_files  # noqa: E402
 from .defs.resources import DataPipelineResource  # noqa: E402
 from .defs.scrub.assets import scrubbed_conversations  # noqa: E402
-from .defs.training.assets import base_model  # noqa: E402
+from .defs.training.assets import base_model, lora_adapter  # noqa: E402
 from .defs.validate.assets import validated_conversations  # noqa: E402
 from .defs.validate.checks import validated_conversations_checks  # noqa: E402
 
@@ -29,12 +29,12 @@ data_job = dg.define_asset_job(
     # INFO on the console: progress and results, without Dagster's per-event DEBUG lines.
     config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
 
-training_assets = [base_model]
+training_assets = [base_model, lora_adapter]
 
 defs = dg.Definitions(
     assets=[*data_assets, *training_assets],
     asset_checks=validated_conversations_checks,
     jobs=[data_job],
     sensors=[new_raw_files],
-    resources={"pipeline": DataPipelineResource()},
+    resources={"pipeline": DataPipelineResource(), "pipes_subprocess_client": dg.PipesSubprocessClient()},
 )

@@ -34,3 +34,13 @@ def make_data_dir(root: Path, models_dir: Path, with_sample: bool = True) -> Pat
             shutil.copytree(SAMPLE_DATA / sub, root / sub, dirs_exist_ok=True)
     (root / "models").symlink_to(models_dir, target_is_directory=True)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny pre-trained Llama chat model, built once per session (~30-45 s on 2 cores)."""
+    from .tiny_model import build_tiny_model
+
+    target = tmp_path_factory.mktemp("tiny_model") / "tiny-llama"
+    build_tiny_model(target)
+    return target

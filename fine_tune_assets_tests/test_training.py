@@ -21,7 +21,7 @@ from fine_tune_assets.lib.training import (
     train_adapter,
     training_chat_template,
 )
-from fine_tune_assets_tests.tiny_model import build_tiny_model, corpus_conversations
+from fine_tune_assets_tests.tiny_model import corpus_conversations
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM = "Classify the support ticket. Answer with JSON only: {\"category\": ..., \"priority\": ...}."
@@ -57,14 +57,6 @@ def triage_examples() -> list[dict]:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A tiny pre-trained Llama chat model, built once per session (~30-45 s on 2 cores)."""
-    target = tmp_path_factory.mktemp("tiny_model") / "tiny-llama"
-    build_tiny_model(target)
-    return target
 
 
 @pytest.fixture(scope="module")

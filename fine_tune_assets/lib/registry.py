@@ -107,3 +107,21 @@ def connect(path: str | Path, read_only: bool = False, timeout_s: float = 60.0):
 def rows_as_dicts(cursor) -> list[dict]:
     columns = [d[0] for d in cursor.description]
     return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+
+class VersionNotFound(LookupError):
+    pass
+
+
+def find_dataset_version(con, version: str) -> dict:
+    """One dataset version row by full id, unique prefix, or 'latest' (the newest published)."""
+    if version in ("", "latest"):
+        rows = rows_as_dicts(con.execute("SELECT * FROM dataset_versions ORDER BY created_at DESC LIMIT 1"))
+    else:
+        rows = rows_as_dicts(con.execute("SELECT * FROM dataset_versions WHERE version_id LIKE ? "
+                                         "ORDER BY created_at DESC", [version + "%"]))
+    if not rows:
+        raise VersionNotFound(f"no dataset version {version or 'latest'!r}; see `fine-tune-assets datasets list`")
+    if len(rows) > 1:
+        raise VersionNotFound(f"{version!r} matches {len(rows)} dataset versions; give more characters")
+    return rows[0]

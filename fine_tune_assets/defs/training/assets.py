@@ -1,11 +1,19 @@
 """base_model: the model adapters are trained on, as a local folder with an identity for lineage."""
 
+import json
+import sys
+from pathlib import Path
+
 import dagster as dg
+from pydantic import Field
 
 from ...lib.base_model import resolve_base_model
+from ...lib.registry import VersionNotFound, connect, find_dataset_version
+from ..dataset.assets import dataset_version
 from ..resources import DataPipelineResource
 
 BASE_MODEL_CODE_VERSION = "base-model-1"
+LORA_CODE_VERSION = "lora-1"
 
 
 @dg.asset(group_name="training", code_version=BASE_MODEL_CODE_VERSION, kinds={"pytorch", "safetensors"})
@@ -30,3 +38,69 @@ def base_model(context: dg.AssetExecutionContext, pipeline: DataPipelineResource
         },
         data_version=dg.DataVersion(identity.identity_hash),
     )
+
+
+class LoraTrainingConfig(dg.Config):
+    """Run parameters of one training run; every knob shows in the launchpad with its default."""
+
+    dataset_version: str = Field(default="", description="Dataset version id or unique prefix; empty = newest")
+    lora_r: int = Field(default=16, description="LoRA rank")
+    lora_alpha: int = Field(default=32, description="LoRA alpha")
+    lora_dropout: float = Field(default=0.05, description="LoRA dropout")
+    target_modules: str = Field(default="all-linear",
+                                description="'all-linear' or comma-separated module names (q_proj,k_proj,...)")
+    learning_rate: float = Field(default=2e-4)
+    num_epochs: float = Field(default=3.0)
+    per_device_batch_size: int = Field(default=4)
+    gradient_accumulation_steps: int = Field(default=4)
+    warmup_ratio: float = Field(default=0.1)
+    max_seq_length: int = Field(default=1024, description="Longer examples are truncated (answer must fit)")
+    max_steps: int = Field(default=-1, description="Stop after this many optimizer steps (-1 = epochs decide)")
+    save_steps: int = Field(default=50, description="Checkpoint every N steps")
+    seed: int = Field(default=42)
+    device: str = Field(default="auto", description="auto | cpu | cuda")
+    load_in_4bit: bool = Field(default=False, description="QLoRA: NF4 4-bit base weights (bitsandbytes)")
+
+    def training_config(self):
+        from ...lib.training import TrainingConfig
+
+        targets = self.target_modules if self.target_modules == "all-linear" else \
+            [t.strip() for t in self.target_modules.split(",") if t.strip()]
+        values = self.model_dump()
+        values.pop("dataset_version")
+        values["target_modules"] = targets
+        return TrainingConfig.from_dict(values)
+
+
+@dg.asset(group_name="training", code_version=LORA_CODE_VERSION, deps=[dataset_version, base_model],
+          kinds={"pytorch", "peft"})
+def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, pipeline: DataPipelineResource,
+                 pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
+    """A LoRA adapter trained with TRL's SFTTrainer on a pinned (or the newest) dataset version, in its
+    own process through Dagster Pipes. Lineage: dataset version id, base-model identity, full training
+    config and its hash, code and library versions, hardware, metrics (``lineage.json`` beside the
+    adapter, and the ``adapters`` table of the registry)."""
+    paths = pipeline.paths
+    with connect(paths.registry, read_only=True) as con:
+        try:
+            dataset = find_dataset_version(con, config.dataset_version)
+        except VersionNotFound as exc:
+            raise dg.Failure(str(exc)) from None
+    identity = resolve_base_model(pipeline.base_model, paths.models)
+    training = config.training_config()
+    run_dir = paths.root / "adapters" / ".runs" / context.run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(dataset["path"])
+    request = {
+        "train_path": str(folder / "train.jsonl"), "eval_path": str(folder / "eval.jsonl"),
+        "dataset_version": dataset["version_id"], "base_model": identity.to_dict(),
+        "config": training.to_dict(), "run_dir": str(run_dir), "adapters_dir": str(paths.root / "adapters"),
+        "registry": str(paths.registry), "repo": str(Path(__file__).resolve().parents[3]), "run_id": context.run_id,
+    }
+    request_path = run_dir / "request.json"
+    request_path.write_text(json.dumps(request, indent=2))
+    context.log.info(f"training on dataset {dataset['version_id'][:12]} ({dataset['n_train']} train / "
+                     f"{dataset['n_eval']} eval) from {identity.name}, config {training.config_hash[:12]}")
+    result = pipes_subprocess_client.run(
+        command=[sys.executable, "-m", "fine_tune_assets.training_worker", str(request_path)], context=context)
+    return result.get_materialize_result()
