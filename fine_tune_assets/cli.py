@@ -4,6 +4,7 @@
     fine-tune-assets scrub IN.jsonl OUT.jsonl                   scrub a chat file with the project's policy
     fine-tune-assets datasets list [--json]                     published dataset versions, newest first
     fine-tune-assets datasets show VERSION|latest [--json]      one version: counts, sources, checks
+    fine-tune-assets adapters list|show ID|latest [--json]      trained adapters and their lineage
 
 Errors in the input are reported as ``file:line: problem`` and exit code 2, never a stack trace.
 """
@@ -208,6 +209,61 @@ def cmd_datasets_show(args) -> int:
     return 0
 
 
+# --- adapters ---------------------------------------------------------------------------------
+
+def _adapter_rows(registry: Path) -> list[dict]:
+    from .lib.registry import connect, rows_as_dicts
+
+    with connect(registry, read_only=True) as con:
+        tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "adapters" not in tables:
+            return []
+        return rows_as_dicts(con.execute("SELECT * FROM adapters ORDER BY created_at DESC"))
+
+
+def _adapter_summary(row: dict) -> dict:
+    metrics = json.loads(row["metrics"])
+    return {"adapter_id": row["adapter_id"], "created_at": row["created_at"].isoformat(), "path": row["path"],
+            "dataset_version": row["dataset_version"], "base_model": json.loads(row["base_model"])["name"],
+            "training_config_hash": row["training_config_hash"],
+            "training": {k: metrics.get(k) for k in ("train_loss", "eval_loss", "eval_loss_before", "steps",
+                                                     "trained_tokens_per_s", "train_seconds", "device")},
+            # base vs fine-tuned evaluation comes with the eval_report asset (not built yet)
+            "eval": None}
+
+
+def cmd_adapters_list(args) -> int:
+    rows = [_adapter_summary(r) for r in _adapter_rows(DataPaths.from_env().registry)]
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no adapters yet: materialize lora_adapter in the UI")
+        return 0
+    print(f"{'adapter':<14} {'created (UTC)':<20} {'dataset':<14} {'base model':<24} {'eval loss':>9} {'steps':>6}")
+    for r in rows:
+        loss = r["training"]["eval_loss"]
+        print(f"{r['adapter_id'][:12]:<14} {r['created_at'][:19]:<20} {r['dataset_version'][:12]:<14} "
+              f"{r['base_model'][:24]:<24} {loss if loss is None else round(loss, 4):>9} {r['training']['steps']:>6}")
+    return 0
+
+
+def cmd_adapters_show(args) -> int:
+    rows = _adapter_rows(DataPaths.from_env().registry)
+    matches = rows[:1] if args.adapter == "latest" else [r for r in rows if r["adapter_id"].startswith(args.adapter)]
+    if len(matches) != 1:
+        raise UsageError(f"{len(matches)} adapters match {args.adapter!r}; see `fine-tune-assets adapters list`")
+    summary = {**_adapter_summary(matches[0]), "lineage": json.loads(matches[0]["lineage"])}
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"adapter {summary['adapter_id']}\n  path    {summary['path']}\n  dataset {summary['dataset_version']}\n"
+          f"  base    {summary['base_model']}\n  config  {summary['training_config_hash']}")
+    for key, value in summary["training"].items():
+        print(f"  {key:<22} {value}")
+    return 0
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -241,6 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("version")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_datasets_show)
+
+    p = sub.add_parser("adapters", help="trained LoRA adapters")
+    asub = p.add_subparsers(dest="adapters_command", required=True)
+    q = asub.add_parser("list", help="newest first")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_adapters_list)
+    q = asub.add_parser("show", help="one adapter (id, unique prefix, or 'latest')")
+    q.add_argument("adapter")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_adapters_show)
     return parser
 
 

@@ -1,6 +1,9 @@
 """lora_adapter: trained in its own process through Dagster Pipes, tied to its dataset version."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -55,5 +58,13 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir):
     assert row == (version, str(folder))
     logs = [e.user_message for e in instance.all_logs(trained.run_id) if e.user_message]
     assert any("step 4/4" in m for m in logs), "training progress reaches the Dagster run log"
+    env = {**os.environ, "FINE_TUNE_DATA_DIR": str(data_dir)}
+    listed = json.loads(subprocess.run([sys.executable, "-m", "fine_tune_assets.cli", "adapters", "list", "--json"],
+                                       capture_output=True, text=True, env=env, check=True).stdout)
+    shown = json.loads(subprocess.run([sys.executable, "-m", "fine_tune_assets.cli", "adapters", "show", "latest",
+                                       "--json"], capture_output=True, text=True, env=env, check=True).stdout)
+    assert listed[0]["adapter_id"] == shown["adapter_id"] == adapter_id
+    assert shown["path"] == str(folder) and shown["dataset_version"] == version
+    assert shown["lineage"]["training_config_hash"] == lineage["training_config_hash"]
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(folder))
     assert model.peft_config["default"].r == 16
