@@ -26,10 +26,11 @@ def main(request_path: str) -> None:
         started = datetime.now(timezone.utc)
 
         def progress(p: dict) -> None:
-            eta = p.get("eta_s")
+            loss, eta = p.get("loss"), p.get("eta_s")
             pipes.log.info(
-                f"step {p.get('step')}/{p.get('max_steps')} loss {p.get('loss')} "
-                f"trained tokens/s {p.get('trained_tokens_per_s', 0):.0f} ETA {eta if eta is None else round(eta)} s")
+                f"step {p.get('step')}/{p.get('max_steps')} loss {'-' if loss is None else f'{loss:.4f}'} "
+                f"trained tokens/s {p.get('trained_tokens_per_s') or 0:.0f} "
+                f"ETA {'-' if eta is None else f'{eta:.0f} s'}")
 
         run_folder = Path(request["run_dir"]) / "adapter"
         metrics = train_adapter(request["train_path"], request["eval_path"], request["base_model"]["path"],

@@ -74,6 +74,10 @@ def hardware(device: str) -> dict:
     return info
 
 
+def _fmt(value, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def model_card(adapter_id: str, lineage: dict) -> str:
     base = lineage["base_model"]
     metrics = lineage["metrics"]
@@ -93,8 +97,8 @@ def model_card(adapter_id: str, lineage: dict) -> str:
             f"Trained by fine_tune_assets on dataset version `{lineage['dataset_version']}` from base model "
             f"`{base['name']}` ({base['source']}).\n\n"
             f"- training config hash: `{lineage['training_config_hash']}`\n"
-            f"- eval loss: {metrics.get('eval_loss')} (before training: {metrics.get('eval_loss_before')})\n"
-            f"- steps: {metrics.get('steps')}, trained tokens/s: {metrics.get('trained_tokens_per_s')}\n"
+            f"- eval loss: {_fmt(metrics.get('eval_loss'))} (before training: {_fmt(metrics.get('eval_loss_before'))})\n"
+            f"- steps: {metrics.get('steps')}, trained tokens/s: {_fmt(metrics.get('trained_tokens_per_s'), 1)}\n"
             f"- full lineage: `lineage.json`\n")
 
 
