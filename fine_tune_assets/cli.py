@@ -266,6 +266,18 @@ def cmd_adapters_show(args) -> int:
 
 # --- entry point ------------------------------------------------------------------------------
 
+def _add_list_show(sub, name: str, help_text: str, key: str, list_func, show_func) -> None:
+    """``NAME list [--json]`` (newest first) and ``NAME show ID|prefix|latest [--json]``."""
+    group = sub.add_parser(name, help=help_text).add_subparsers(dest=f"{name}_command", required=True)
+    listing = group.add_parser("list", help="newest first")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=list_func)
+    show = group.add_parser("show", help=f"one {key} (id, unique prefix, or 'latest')")
+    show.add_argument(key)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=show_func)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .lib.base_model import DEFAULT_BASE_MODEL
 
@@ -288,25 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=cmd_scrub)
 
-    p = sub.add_parser("datasets", help="published dataset versions")
-    dsub = p.add_subparsers(dest="datasets_command", required=True)
-    q = dsub.add_parser("list", help="newest first")
-    q.add_argument("--json", action="store_true")
-    q.set_defaults(func=cmd_datasets_list)
-    q = dsub.add_parser("show", help="one version (id, unique prefix, or 'latest')")
-    q.add_argument("version")
-    q.add_argument("--json", action="store_true")
-    q.set_defaults(func=cmd_datasets_show)
-
-    p = sub.add_parser("adapters", help="trained LoRA adapters")
-    asub = p.add_subparsers(dest="adapters_command", required=True)
-    q = asub.add_parser("list", help="newest first")
-    q.add_argument("--json", action="store_true")
-    q.set_defaults(func=cmd_adapters_list)
-    q = asub.add_parser("show", help="one adapter (id, unique prefix, or 'latest')")
-    q.add_argument("adapter")
-    q.add_argument("--json", action="store_true")
-    q.set_defaults(func=cmd_adapters_show)
+    _add_list_show(sub, "datasets", "published dataset versions", "version", cmd_datasets_list, cmd_datasets_show)
+    _add_list_show(sub, "adapters", "trained LoRA adapters", "adapter", cmd_adapters_list, cmd_adapters_show)
     return parser
 
 
@@ -317,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `... | head`: the reader left; not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # known library errors get one line, not a traceback
         from .lib.base_model import BaseModelError
         from .lib.mapping import MappingError
