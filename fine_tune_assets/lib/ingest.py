@@ -211,10 +211,3 @@ def _parquet_rows(path: Path):
         for row in batch.to_pylist():
             row_no += 1
             yield row_no, row, None
-
-
-def blank_line_count(reports: list[FileReport]) -> int:
-    return sum(r.blank_lines for r in reports)
-
-
-

@@ -21,7 +21,6 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 
 from ..settings import DataPaths
-from .base_model import count_chat_tokens  # noqa: F401  (re-exported for callers that count tokens)
 from .hashing import sha256_json
 from .ingest import DEFAULT_MAX_LINE_BYTES, ingest_directory
 from .mapping import load_mappings

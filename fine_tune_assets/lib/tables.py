@@ -66,10 +66,6 @@ def iter_rows(path: str | Path, columns: list[str] | None = None, batch_rows: in
         yield from batch.to_pylist()
 
 
-def count_rows(path: str | Path) -> int:
-    return pq.ParquetFile(path).metadata.num_rows
-
-
 def fsync_path(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

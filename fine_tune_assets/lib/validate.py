@@ -7,7 +7,6 @@ record_id order (DuckDB sorts the file), writing accepted records and rejections
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -123,7 +122,3 @@ def validate_file(in_path: Path, out_path: Path, tokenizer, settings: Validation
                 summary.token_counts.append(record.extra["n_tokens"])
     candidates_path.unlink(missing_ok=True)
     return summary
-
-
-def messages_of(row: dict) -> list[dict]:
-    return json.loads(row["messages_json"])

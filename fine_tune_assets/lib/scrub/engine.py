@@ -103,20 +103,10 @@ def build_nlp_engine(model_name: str = SPACY_MODEL):
 
 def structured_recognizers(policy: ScrubPolicy) -> list[EntityRecognizer]:
     """Pattern recognizers that need no NLP: reused by ``residual_pii``."""
-    wanted = set(policy.entities)
-    out: list[EntityRecognizer] = []
-    if "EMAIL_ADDRESS" in wanted:
-        out.append(EmailRecognizer())
-    if "PHONE_NUMBER" in wanted:
-        out.append(MultiRegionPhoneRecognizer())
-    if "US_SSN" in wanted:
-        out.append(UsSsnRecognizer())
-    if "CREDIT_CARD" in wanted:
-        out.append(PaymentCardRecognizer())
-    if "IBAN_CODE" in wanted:
-        out.append(CaseInsensitiveIbanRecognizer())
-    if "IP_ADDRESS" in wanted:
-        out.append(IpRecognizer())
+    structured = {"EMAIL_ADDRESS": EmailRecognizer, "PHONE_NUMBER": MultiRegionPhoneRecognizer,
+                  "US_SSN": UsSsnRecognizer, "CREDIT_CARD": PaymentCardRecognizer,
+                  "IBAN_CODE": CaseInsensitiveIbanRecognizer, "IP_ADDRESS": IpRecognizer}
+    out: list[EntityRecognizer] = [make() for entity, make in structured.items() if entity in policy.entities]
     out.extend(custom_recognizers(policy))
     return out
 
