@@ -212,13 +212,18 @@ def cmd_datasets_show(args) -> int:
 # --- adapters ---------------------------------------------------------------------------------
 
 def _adapter_rows(registry: Path) -> list[dict]:
+    """Registry rows, newest first, each with its latest evaluation under ``evaluation`` (None if never evaluated)."""
+    from .lib.evaluation import latest_evaluation
     from .lib.registry import connect, rows_as_dicts
 
     with connect(registry, read_only=True) as con:
         tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if "adapters" not in tables:
             return []
-        return rows_as_dicts(con.execute("SELECT * FROM adapters ORDER BY created_at DESC"))
+        rows = rows_as_dicts(con.execute("SELECT * FROM adapters ORDER BY created_at DESC"))
+        for row in rows:
+            row["evaluation"] = latest_evaluation(con, row["adapter_id"])
+        return rows
 
 
 def _adapter_summary(row: dict) -> dict:
@@ -228,8 +233,7 @@ def _adapter_summary(row: dict) -> dict:
             "training_config_hash": row["training_config_hash"],
             "training": {k: metrics.get(k) for k in ("train_loss", "eval_loss", "eval_loss_before", "steps",
                                                      "trained_tokens_per_s", "train_seconds", "device")},
-            # base vs fine-tuned evaluation comes with the eval_report asset (not built yet)
-            "eval": None}
+            "eval": row["evaluation"]}
 
 
 def cmd_adapters_list(args) -> int:
@@ -240,12 +244,25 @@ def cmd_adapters_list(args) -> int:
     if not rows:
         print("no adapters yet: materialize lora_adapter in the UI")
         return 0
-    print(f"{'adapter':<14} {'created (UTC)':<20} {'dataset':<14} {'base model':<24} {'eval loss':>9} {'steps':>6}")
+    print(f"{'adapter':<14} {'created (UTC)':<20} {'dataset':<14} {'base model':<24} {'steps':>6} "
+          f"{'eval loss':>9} {'format':>7} {'gate':>6}")
     for r in rows:
-        loss = r["training"]["eval_loss"]
+        ev = r["eval"] or {}
+        tuned = ev.get("fine_tuned") or {}
+        loss = tuned.get("eval_loss", r["training"]["eval_loss"])
+        gate = "-" if not ev else ("pass" if ev["gate"]["passed"] else "FAIL")
         print(f"{r['adapter_id'][:12]:<14} {r['created_at'][:19]:<20} {r['dataset_version'][:12]:<14} "
-              f"{r['base_model'][:24]:<24} {loss if loss is None else round(loss, 4):>9} {r['training']['steps']:>6}")
+              f"{r['base_model'][:24]:<24} {r['training']['steps']:>6} {_num(loss, 4):>9} "
+              f"{_pct(tuned.get('format_compliance')):>7} {gate:>6}")
     return 0
+
+
+def _num(value, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 def cmd_adapters_show(args) -> int:
@@ -261,6 +278,17 @@ def cmd_adapters_show(args) -> int:
           f"  base    {summary['base_model']}\n  config  {summary['training_config_hash']}")
     for key, value in summary["training"].items():
         print(f"  {key:<22} {value}")
+    ev = summary["eval"]
+    if not ev:
+        print("  eval: not evaluated yet (materialize eval_report)")
+        return 0
+    print(f"  eval {ev['eval_id'][:12]} ({ev['created_at'][:19]}), report {ev['report']}")
+    print(f"    {'metric':<22} {'base':>10} {'fine-tuned':>10}")
+    for key, pct in (("eval_loss", False), ("perplexity", False), ("format_compliance", True),
+                     ("field_accuracy", True), ("domain_term_recall", True), ("general_loss", False)):
+        fmt = _pct if pct else (lambda v: _num(v, 4))
+        print(f"    {key:<22} {fmt(ev['base'].get(key)):>10} {fmt(ev['fine_tuned'].get(key)):>10}")
+    print(f"    promotion gate {'PASSED' if ev['gate']['passed'] else 'FAILED'}: {'; '.join(ev['gate']['reasons'])}")
     return 0
 
 

@@ -10,6 +10,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import dagster as dg  # noqa: E402
 
 from .defs.dataset.assets import dataset_version  # noqa: E402
+from .defs.evaluation.assets import eval_report, promotion_gate  # noqa: E402
 from .defs.ingest.assets import raw_conversations  # noqa: E402
 from .defs.ingest.sensors import new_raw_files  # noqa: E402
 from .defs.resources import DataPipelineResource  # noqa: E402
@@ -29,12 +30,19 @@ data_job = dg.define_asset_job(
     # INFO on the console: progress and results, without Dagster's per-event DEBUG lines.
     config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
 
-training_assets = [base_model, lora_adapter]
+training_assets = [base_model, lora_adapter, eval_report]
+
+pipeline_job = dg.define_asset_job(
+    "pipeline_job", selection=dg.AssetSelection.assets(*data_assets, *training_assets),
+    description="The whole graph: publish a dataset version, train a LoRA adapter on it, evaluate it against "
+                "the base model and gate its promotion.",
+    executor_def=dg.in_process_executor,  # training and evaluation run in their own processes (Pipes)
+    config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
 
 defs = dg.Definitions(
     assets=[*data_assets, *training_assets],
-    asset_checks=validated_conversations_checks,
-    jobs=[data_job],
+    asset_checks=[*validated_conversations_checks, promotion_gate],
+    jobs=[data_job, pipeline_job],
     sensors=[new_raw_files],
     resources={"pipeline": DataPipelineResource(), "pipes_subprocess_client": dg.PipesSubprocessClient()},
 )

@@ -54,5 +54,15 @@ class DataPaths:
         return self.root / "models"
 
     @property
+    def adapters(self) -> Path:
+        """Published adapters, one content-addressed folder each (with its evaluation under ``eval/``)."""
+        return self.root / "adapters"
+
+    @property
+    def evaluation_spec(self) -> Path:
+        """What the evaluation measures and the promotion gate demands (response format, terms, thresholds)."""
+        return self.config / "evaluation.yaml"
+
+    @property
     def registry(self) -> Path:
         return self.root / "registry.duckdb"
