@@ -16,6 +16,7 @@ from fine_tune_assets.lib.training import (
     TrainingConfig,
     TrainingDataError,
     check_template_equivalence,
+    counting_sft_trainer_class,
     tokenize_conversation,
     tokenize_split,
     train_adapter,
@@ -149,7 +150,8 @@ def test_train_adapter_learns_and_saves_a_loadable_adapter(tiny_model_dir, triag
 
     train_path, eval_path = triage_files
     config = TrainingConfig(learning_rate=3e-3, num_epochs=6, per_device_batch_size=4, gradient_accumulation_steps=1,
-                            max_seq_length=256, save_steps=20, logging_steps=5, lora_dropout=0.0)
+                            max_seq_length=256, save_steps=20, logging_steps=5, lora_dropout=0.0,
+                            eval_before_training=True)
     events: list[dict] = []
     output = tmp_path / "adapter"
     metrics = train_adapter(train_path, eval_path, tiny_model_dir, output, config, progress=events.append)
@@ -160,10 +162,18 @@ def test_train_adapter_learns_and_saves_a_loadable_adapter(tiny_model_dir, triag
     assert metrics["trained_tokens"] == 6 * metrics["train_dataset_trained_tokens"]  # every row, every epoch
     assert events and events[-1]["step"] == 54 and all(e["tokens_per_s"] >= 0 for e in events)
     assert any(e["loss"] is not None and e["eta_s"] is not None for e in events)
+    assert metrics["resumed_from_step"] is None
     for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja",
-                 "training_metrics.json", "training_config.json"):
+                 "training_metrics.json", "training_config.json", "training_log.json"):
         assert (output / name).exists(), name
-    assert (output.with_name("adapter.checkpoints") / "checkpoint-40").is_dir()
+    assert not output.with_name("adapter.checkpoints").exists(), "checkpoints are deleted after success"
+    curve = json.loads((output / "training_log.json").read_text())
+    assert curve[0] == {"step": 0, "eval_loss": pytest.approx(metrics["eval_loss_before"])}
+    assert curve[-1]["step"] == 54 and curve[-1]["eval_loss"] == pytest.approx(metrics["eval_loss"])
+    trained = [r for r in curve if "loss" in r]
+    assert [r["step"] for r in trained][:3] == [1, 5, 10]
+    assert all(isinstance(r[k], float) for r in trained for k in ("loss", "learning_rate", "grad_norm", "epoch"))
+    assert trained[-1]["loss"] < trained[0]["loss"]
 
     tokenizer = AutoTokenizer.from_pretrained(str(output))
     assert "{% generation %}" in tokenizer.chat_template
@@ -185,11 +195,15 @@ def test_train_adapter_4bit_path_on_cpu(tiny_model_dir, triage_files, tmp_path):
     pytest.importorskip("bitsandbytes")
     train_path, eval_path = triage_files
     config = TrainingConfig(learning_rate=3e-3, num_epochs=2, per_device_batch_size=4, gradient_accumulation_steps=1,
-                            max_seq_length=256, save_steps=1000, lora_dropout=0.0, load_in_4bit=True)
-    metrics = train_adapter(train_path, eval_path, tiny_model_dir, tmp_path / "adapter", config)
+                            max_seq_length=256, save_steps=1000, lora_dropout=0.0, load_in_4bit=True,
+                            eval_before_training=True, export_merged=True)
+    notes: list[dict] = []
+    metrics = train_adapter(train_path, eval_path, tiny_model_dir, tmp_path / "adapter", config, progress=notes.append)
     assert metrics["steps"] == 18
     assert metrics["eval_loss"] < metrics["eval_loss_before"], metrics
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+    assert not (tmp_path / "adapter.merged").exists()  # merging into 4-bit weights is skipped, and says so
+    assert any("export_merged skipped" in n.get("message", "") for n in notes)
 
 
 def test_padding_free_batches_keep_conversations_apart(tiny_model_dir, tiny_tokenizer):
@@ -213,3 +227,69 @@ def test_padding_free_batches_keep_conversations_apart(tiny_model_dir, tiny_toke
         assert flat["input_ids"].shape[0] == 1
         assert model(**flat, use_cache=False).loss.item() == pytest.approx(padded, abs=1e-4)
         assert model(**flat).loss.item() != pytest.approx(padded, abs=1e-3)  # the pitfall, still present
+
+
+def test_label_only_loss_equals_the_models_own_loss(tiny_model_dir, tiny_tokenizer, tmp_path):
+    """CountingSFTTrainer.compute_loss projects only labelled positions through the LM head; it must
+    give the plain forward's mean NLL over label tokens, padded or padding-free, train or eval, with
+    the LoRA layers active, and divide by ``num_items_in_batch`` when the Trainer passes it."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    template = training_chat_template(tiny_tokenizer)
+    rows = tokenize_split(tiny_tokenizer, [r["messages"] for r in triage_examples()[:6]], template, 256, "train")
+    args = SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, activation_checkpointing=False,
+                     padding_free=True, max_length=None, per_device_eval_batch_size=len(rows), report_to="none")
+    lora = LoraConfig(r=8, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
+    trainer = counting_sft_trainer_class()(
+        model=AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation="sdpa"), args=args,
+        train_dataset=Dataset.from_list(rows), eval_dataset=Dataset.from_list(rows),
+        processing_class=tiny_tokenizer, peft_config=lora)
+    assert trainer.label_only_loss
+    model, pad = trainer.model, tiny_tokenizer.pad_token_id
+    padded = DataCollatorForLanguageModeling(pad_token_id=pad)(rows)
+    flat = DataCollatorForLanguageModeling(pad_token_id=pad, padding_free=True)(rows)
+    with torch.no_grad():
+        for batch in (padded, flat):
+            for training in (True, False):
+                model.train(training)
+                expected = model(**batch, use_cache=False).loss.item()  # the model's own mean NLL
+                assert trainer.compute_loss(model, dict(batch)).item() == pytest.approx(expected, abs=1e-4)
+                labelled = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+                summed = trainer.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(3 * labelled))
+                assert summed.item() == pytest.approx(expected / 3, abs=1e-4)
+        with model.disable_adapter():  # LoRA really ran above: without it the loss differs
+            assert trainer.compute_loss(model, dict(flat)).item() != pytest.approx(expected, abs=1e-3)
+    assert trainer.evaluate()["eval_loss"] == pytest.approx(expected, abs=1e-4)  # one eval batch: all rows
+
+
+def test_export_merged_gives_the_adapters_logits(tiny_model_dir, triage_files, tmp_path):
+    """``export_merged`` writes base + LoRA as one plain model next to the adapter: same logits as
+    the base model with the adapter loaded through PEFT."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from fine_tune_assets.lib.training import merged_dir_for
+
+    train_path, eval_path = triage_files
+    config = TrainingConfig(learning_rate=3e-3, max_steps=4, per_device_batch_size=4, gradient_accumulation_steps=1,
+                            max_seq_length=256, save_steps=1000, eval_after_training=False, export_merged=True)
+    output = tmp_path / "adapter"
+    train_adapter(train_path, eval_path, tiny_model_dir, output, config)
+    merged_dir = merged_dir_for(output)
+    assert merged_dir == tmp_path / "adapter.merged" and not (output / "merged").exists()
+
+    merged = AutoModelForCausalLM.from_pretrained(str(merged_dir)).eval()
+    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(output)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(merged_dir))
+    ids = tokenizer.apply_chat_template(triage_examples()[0]["messages"], return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        expected, got = peft(**ids).logits, merged(**ids).logits
+        base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))(**ids).logits
+    assert torch.allclose(got, expected, atol=1e-4), (got - expected).abs().max()
+    assert not torch.allclose(base, expected, atol=1e-3), "the adapter changed the model"

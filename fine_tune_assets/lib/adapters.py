@@ -20,7 +20,7 @@ from pathlib import Path
 from .hashing import canonical_json, sha256_file, sha256_json
 from .registry import connect
 
-RUN_ONLY_FILES = {"training_metrics.json", "lineage.json", "README.md"}
+RUN_ONLY_FILES = {"training_metrics.json", "training_log.json", "lineage.json", "README.md"}
 LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "presidio-analyzer",
              "dagster", "fine_tune_assets")
 

@@ -16,24 +16,36 @@ Choices that matter and why:
   without a KV cache (SFTTrainer.compute_loss passes use_cache=False; a hand-written forward on
   such a batch must too, or rows silently attend to each other). On CPU it is about as fast as
   padding for rows of similar length; it saves memory and time when lengths spread.
-- Seeded (LoRA init, data order); checkpoints every ``save_steps`` next to the output folder.
+- Label-only loss: TRL's fused LM head scores every position through the LM head on CPU (it
+  compacts to label positions only on Triton devices), and with assistant-only labels most
+  positions carry no label. ``CountingSFTTrainer.compute_loss`` projects only the labelled
+  positions (same loss, same gradient contract).
+- Seeded (LoRA init, data order). Checkpoints every ``save_steps`` go to a folder the caller names
+  after the training identity (data version, base model, config): a re-run after a crash finds
+  them and resumes exactly (weights, optimizer, scheduler, RNG, data position); a folder written
+  for another identity is refused. They are deleted after success unless ``keep_checkpoints``.
 - The adapter folder is written to a temporary path and renamed into place: a crashed run leaves
   no half-written adapter.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import math
 import os
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .hashing import sha256_json
+from .hashing import sha256_file, sha256_json
+
+log = logging.getLogger(__name__)
 
 SMOLLM2_TEMPLATE = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
@@ -66,10 +78,20 @@ CHATML_TRAINING_TEMPLATE = (
 TRAINING_TEMPLATES = {SMOLLM2_TEMPLATE.strip(): SMOLLM2_TRAINING_TEMPLATE,
                       CHATML_TEMPLATE.strip(): CHATML_TRAINING_TEMPLATE}
 IGNORE_INDEX = -100
+CRASH_AFTER_STEP_ENV = "FINE_TUNE_CRASH_AFTER_STEP"  # tests: SIGKILL right after this step's checkpoint
+IDENTITY_FILE = "identity.json"
+# Knobs that change what the run writes or reports, not the weights it trains: left out of the
+# training identity, so flipping them does not orphan the checkpoints of an interrupted run.
+RUN_CONTROL_FIELDS = frozenset({"eval_before_training", "eval_after_training", "resume", "keep_checkpoints",
+                                "export_merged", "logging_steps"})
 
 
 class TrainingDataError(ValueError):
     """The data cannot train anything useful (e.g. an example with no trainable assistant token)."""
+
+
+class CheckpointMismatchError(RuntimeError):
+    """The checkpoint folder belongs to another training identity: resuming would mix two runs."""
 
 
 @dataclass
@@ -94,7 +116,12 @@ class TrainingConfig:
     padding_free: bool = True
     device: str = "auto"  # auto | cpu | cuda
     load_in_4bit: bool = False
-    eval_before_training: bool = True  # a baseline eval loss makes the gain visible in the report
+    # The evaluation asset reports base and fine-tuned losses itself; these only add them to the metrics.
+    eval_before_training: bool = False
+    eval_after_training: bool = True
+    resume: bool = True  # continue from the newest complete checkpoint of the same training identity
+    keep_checkpoints: bool = False  # checkpoints are intermediate state: deleted after a successful run
+    export_merged: bool = False  # also write base + adapter merged into one model (not for 4-bit)
     weight_decay: float = 0.0
     lr_scheduler_type: str = "cosine"
     extra: dict[str, Any] = field(default_factory=dict)  # passed through to SFTConfig
@@ -106,6 +133,11 @@ class TrainingConfig:
     def config_hash(self) -> str:
         """Identity of the configuration (lineage: same data + base + config hash = same run)."""
         return sha256_json(self.to_dict())
+
+    @property
+    def training_hash(self) -> str:
+        """Identity of the knobs that determine the trained weights (``RUN_CONTROL_FIELDS`` left out)."""
+        return sha256_json({k: v for k, v in self.to_dict().items() if k not in RUN_CONTROL_FIELDS})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
@@ -228,6 +260,85 @@ def load_base_model(base_model_dir: str | Path, device: str, load_in_4bit: bool 
     return model
 
 
+def training_identity(dataset_version: str, base_model_identity: str, config: TrainingConfig) -> str:
+    """What a checkpoint must match to be resumed: dataset version, base model identity, and the
+    config knobs that determine the weights. Names the checkpoint folder, so a re-run finds it."""
+    return sha256_json({"dataset_version": dataset_version, "base_model": base_model_identity,
+                        "config": config.training_hash})
+
+
+def _checkpoint_step(folder: Path) -> int | None:
+    """N for a complete ``checkpoint-N``; None when half-written (HF writes trainer_state.json last)."""
+    try:
+        step = int(folder.name.removeprefix("checkpoint-"))
+        state = json.loads((folder / "trainer_state.json").read_text())
+    except (ValueError, OSError):  # not a step number, no state file, or a truncated one
+        return None
+    return step if state.get("global_step") == step else None
+
+
+def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The newest complete ``checkpoint-N`` folder, ignoring half-written ones."""
+    complete = [(step, f) for f in checkpoint_dir.glob("checkpoint-*") if (step := _checkpoint_step(f)) is not None]
+    return max(complete)[1] if complete else None
+
+
+def prepare_checkpoint_dir(checkpoint_dir: Path, identity: str, resume: bool) -> Path | None:
+    """Claim ``checkpoint_dir`` for ``identity``; return the checkpoint to resume from, if any.
+
+    Complete checkpoints of another (or an unknown) identity are refused, never reused or deleted.
+    A fresh start drops old checkpoints; a resume drops half-written ones (it would save over them).
+    """
+    identity_file = checkpoint_dir / IDENTITY_FILE
+    found = latest_checkpoint(checkpoint_dir) if checkpoint_dir.is_dir() else None
+    if found is not None:
+        try:
+            stored = json.loads(identity_file.read_text()).get("identity")
+        except (OSError, ValueError):
+            stored = None
+        if stored != identity:
+            raise CheckpointMismatchError(
+                f"{checkpoint_dir} holds checkpoints of another training (identity {stored or 'unknown'}, this "
+                f"one is {identity}): refusing to resume onto different data, base model or config. Delete the "
+                "folder to start over.")
+    resume_from = found if resume else None
+    for folder in checkpoint_dir.glob("checkpoint-*"):
+        if resume_from is None or _checkpoint_step(folder) is None:
+            shutil.rmtree(folder)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    identity_file.write_text(json.dumps({"identity": identity}))
+    return resume_from
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def training_log(log_history: list[dict]) -> list[dict]:
+    """One JSON-safe record per logged step (a step's train and eval entries merged): the loss curve."""
+    records: dict[int, dict] = {}
+    for entry in log_history:
+        if "loss" not in entry and "eval_loss" not in entry:
+            continue  # the end-of-training summary
+        record = records.setdefault(entry["step"], {"step": entry["step"]})
+        record.update({k: _finite(entry[k]) for k in ("loss", "learning_rate", "grad_norm", "epoch", "eval_loss")
+                       if k in entry})
+    return [records[step] for step in sorted(records)]
+
+
+def merged_dir_for(output_dir: str | Path) -> Path:
+    """Where ``export_merged`` writes: next to the adapter, so the adapter's content hash ignores it."""
+    output_dir = Path(output_dir)
+    return output_dir.with_name(output_dir.name + ".merged")
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, target)
+
+
 def _progress_callback(progress: Callable[[dict], None], counter: dict):
     from transformers import TrainerCallback
 
@@ -236,6 +347,7 @@ def _progress_callback(progress: Callable[[dict], None], counter: dict):
 
         def on_train_begin(self, args, state, control, **kwargs):
             counter["started"] = time.perf_counter()
+            counter["start_step"] = state.global_step  # > 0 after a resume: rates count this run's steps
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
@@ -243,7 +355,7 @@ def _progress_callback(progress: Callable[[dict], None], counter: dict):
                 return  # the baseline evaluation before training is in the metrics, not a progress event
             elapsed = time.perf_counter() - counter["started"]
             done, total = state.global_step, state.max_steps
-            rate = done / elapsed if elapsed > 0 and done else 0.0
+            rate = (done - counter["start_step"]) / elapsed if elapsed > 0 else 0.0
             progress({
                 "step": done, "max_steps": total, "epoch": state.epoch,
                 "loss": logs.get("loss"), "eval_loss": logs.get("eval_loss"),
@@ -257,28 +369,136 @@ def _progress_callback(progress: Callable[[dict], None], counter: dict):
     return ProgressCallback()
 
 
+def _crash_callback(step: int):
+    from transformers import TrainerCallback
+
+    class CrashAfterStep(TrainerCallback):
+        """Test hook for resume: SIGKILL (no cleanup at all, like the OOM killer) once checkpoint-<step>
+        is fully written (``on_save`` runs after the trainer state, the last file)."""
+
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return CrashAfterStep()
+
+
+# Models whose logits are scaled or soft-capped after the LM head: the label-only loss leaves them to TRL.
+_SCALED_HEAD_FIELDS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
+                       "logits_scaling")
+
+
+@functools.cache
+def counting_sft_trainer_class():
+    """``SFTTrainer`` with exact token counts and a label-only loss (built lazily: TRL imports slowly)."""
+    import torch
+    from accelerate.utils import is_peft_model
+    from trl import SFTTrainer
+
+    class CountingSFTTrainer(SFTTrainer):
+        """Counts the tokens each optimisation micro-step really saw (exact tokens/s) and computes the
+        loss on labelled positions only (see ``compute_loss``)."""
+
+        def __init__(self, *args, counter: dict | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.counter = counter if counter is not None else {"trained_tokens": 0, "input_tokens": 0}
+            text_config = self.model.config.get_text_config()
+            self.label_only_loss = (
+                self.args.loss_type == "nll" and self.compute_loss_func is None and self.label_smoother is None
+                and not self.aux_loss_enabled and getattr(self.accelerator, "parallelism_config", None) is None
+                and all(getattr(text_config, name, None) in (None, 1, 1.0) for name in _SCALED_HEAD_FIELDS))
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            labels = inputs.get("labels")
+            if labels is not None:
+                trainable = int((labels[..., 1:] != IGNORE_INDEX).sum())
+                if trainable == 0:
+                    raise TrainingDataError("a training batch has no trainable label (all -100)")
+                self.counter["trained_tokens"] += trainable
+            self.counter["input_tokens"] += int(inputs["input_ids"].numel())
+            return super().training_step(model, inputs, num_items_in_batch)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            """Mean NLL of the label tokens, projecting only their positions through the LM head.
+
+            TRL's fused head scores every position off Triton devices (49k-vocab matmul, entropy and
+            top-1 included) though assistant-only labels leave most positions unlabelled. Normalised as
+            ``Trainer`` expects: summed NLL / ``num_items_in_batch`` (labels of the whole accumulated
+            batch; ``training_step`` then does not divide by the accumulation steps), else / this
+            batch's labels (evaluation). ``use_cache=False`` keeps padding-free rows apart.
+            """
+            if return_outputs or not self.label_only_loss or "labels" not in inputs:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            causal_lm = self.accelerator.unwrap_model(model)
+            if is_peft_model(causal_lm):
+                causal_lm = causal_lm.get_base_model()  # LoRA layers are injected in place: they still run
+            backbone_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "shift_labels")}
+            hidden = causal_lm.base_model(**backbone_inputs, use_cache=False).last_hidden_state
+            labels = inputs["labels"][:, 1:]
+            mask = labels != IGNORE_INDEX
+            head = causal_lm.get_output_embeddings()
+            log_probs = head(hidden[:, :-1][mask].to(head.weight.device)).float().log_softmax(-1)
+            targets = labels[mask].to(log_probs.device)
+            count = mask.sum()
+            loss = torch.nn.functional.nll_loss(log_probs, targets, reduction="sum")
+            loss = loss / (count.clamp(min=1) if num_items_in_batch is None else num_items_in_batch)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * self.accelerator.num_processes  # as Trainer: DDP averages the gradients
+            self._record_metrics(inputs, log_probs.detach(), targets, count)
+            return loss
+
+        @torch.no_grad()
+        def _record_metrics(self, inputs, log_probs, targets, count):
+            """TRL's logged entropy, token accuracy and token count, over the labelled positions."""
+            mode = "train" if self.model.training else "eval"
+            gather = self.accelerator.gather_for_metrics
+            n = gather(count).sum()
+            entropy = gather(-(log_probs.exp() * log_probs).sum()).sum()
+            correct = gather((log_probs.argmax(-1) == targets).sum()).sum()
+            self._metrics[mode]["entropy"].append((entropy / n).item() if n > 0 else 0.0)
+            self._metrics[mode]["mean_token_accuracy"].append((correct / n).item() if n > 0 else 0.0)
+            if mode == "train":
+                ids = inputs["input_ids"]
+                local = inputs["attention_mask"].sum() if "attention_mask" in inputs else \
+                    torch.tensor(ids.numel(), device=ids.device)
+                self._total_train_tokens += int(gather(local).sum())
+            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+
+    return CountingSFTTrainer
+
+
 def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir: str | Path,
                   output_dir: str | Path, config: TrainingConfig | None = None,
                   progress: Callable[[dict], None] | None = None,
-                  checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
+                  checkpoint_dir: str | Path | None = None, identity: str | None = None) -> dict[str, Any]:
     """Train a LoRA adapter; write it (with tokenizer + chat template) to ``output_dir``; return metrics.
 
-    ``checkpoint_dir`` defaults to ``<output_dir>.checkpoints`` (kept out of the adapter folder so
-    the adapter's content hash does not depend on intermediate state).
+    ``checkpoint_dir`` (default ``<output_dir>.checkpoints``) is kept out of the adapter folder so the
+    adapter's content hash does not depend on intermediate state; name it after ``identity`` (see
+    ``training_identity``) so that a re-run resumes. It must be dedicated to this training: it is
+    deleted after success unless ``config.keep_checkpoints``. ``identity`` defaults to one built from the
+    train file's content, the base model's path and the config. ``progress`` receives step events
+    and ``{"message": ...}`` notes (resume, merged export).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoTokenizer, PrinterCallback, set_seed
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     config = config or TrainingConfig()
     device = resolve_device(config.device)
     output_dir = Path(output_dir)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else output_dir.with_name(output_dir.name + ".checkpoints")
+    identity = identity or training_identity(sha256_file(train_path), str(Path(base_model_dir).resolve()), config)
     started = time.perf_counter()
     set_seed(config.seed)
+
+    def note(message: str) -> None:
+        log.info(message)
+        if progress:
+            progress({"message": message})
 
     tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir))
     if tokenizer.pad_token is None:
@@ -291,6 +511,7 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
     train_rows = tokenize_split(tokenizer, train_conversations, template, config.max_seq_length, "train")
     eval_rows = tokenize_split(tokenizer, eval_conversations, template, config.max_seq_length, "eval")
     train_tokens, train_label_tokens = _count_tokens(train_rows)
+    resume_from = prepare_checkpoint_dir(checkpoint_dir, identity, config.resume)
 
     model = load_base_model(base_model_dir, device, config.load_in_4bit)
     peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
@@ -331,63 +552,89 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
         **config.extra,
     )
     counter = {"trained_tokens": 0, "input_tokens": 0}
-
-    class CountingSFTTrainer(SFTTrainer):
-        """Counts the tokens each optimisation micro-step really saw (exact tokens/s)."""
-
-        def training_step(self, model, inputs, num_items_in_batch=None):
-            labels = inputs.get("labels")
-            if labels is not None:
-                trainable = int((labels[..., 1:] != IGNORE_INDEX).sum())
-                if trainable == 0:
-                    raise TrainingDataError("a training batch has no trainable label (all -100)")
-                counter["trained_tokens"] += trainable
-            counter["input_tokens"] += int(inputs["input_ids"].numel())
-            return super().training_step(model, inputs, num_items_in_batch)
-
     callbacks = [_progress_callback(progress, counter)] if progress else []
-    trainer = CountingSFTTrainer(
+    if os.environ.get(CRASH_AFTER_STEP_ENV):
+        callbacks.append(_crash_callback(int(os.environ[CRASH_AFTER_STEP_ENV])))
+    trainer = counting_sft_trainer_class()(
         model=model, args=args, train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(eval_rows), processing_class=tokenizer, peft_config=peft_config,
-        callbacks=callbacks)
+        callbacks=callbacks, counter=counter)
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout; `progress` replaces it
     eval_loss_before = trainer.evaluate()["eval_loss"] if config.eval_before_training else None
+    resumed_from_step = _checkpoint_step(resume_from) if resume_from else None
+    if resume_from:
+        note(f"resuming from {resume_from} (step {resumed_from_step}): weights, optimizer, scheduler, RNG and "
+             "data position restored")
     train_started = time.perf_counter()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.perf_counter() - train_started
-    eval_loss = trainer.evaluate()["eval_loss"]
+    eval_loss = trainer.evaluate()["eval_loss"] if config.eval_after_training else None
 
     tmp = output_dir.with_name(f".{output_dir.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    for adapter_config in trainer.model.peft_config.values():
+        # "all-linear" resolves to a set, saved in its iteration order, which follows the per-process string
+        # hash seed: the same training would get another adapter id in another process.
+        if isinstance(adapter_config.target_modules, set):
+            adapter_config.target_modules = sorted(adapter_config.target_modules)
     trainer.model.save_pretrained(str(tmp))
     tokenizer.chat_template = template  # byte-identical rendering, and markers for later training
     tokenizer.save_pretrained(str(tmp))
+    steps_run = result.global_step - (resumed_from_step or 0)
     metrics = {
-        "train_loss": result.training_loss,
+        "train_loss": result.training_loss,  # mean over the steps this process ran
         "eval_loss": eval_loss,
         "eval_loss_before": eval_loss_before,
         "steps": result.global_step,
+        "resumed_from_step": resumed_from_step,
         "epochs": trainer.state.epoch,
         "train_examples": len(train_rows),
         "eval_examples": len(eval_rows),
         "train_dataset_tokens": train_tokens,
         "train_dataset_trained_tokens": train_label_tokens,
-        "trained_tokens": counter["trained_tokens"],
+        "trained_tokens": counter["trained_tokens"],  # by this process (after the resume point, if resumed)
         "input_tokens": counter["input_tokens"],
         "train_seconds": train_seconds,
         "total_seconds": time.perf_counter() - started,
         "tokens_per_s": counter["input_tokens"] / train_seconds if train_seconds else 0.0,
         "trained_tokens_per_s": counter["trained_tokens"] / train_seconds if train_seconds else 0.0,
-        "steps_per_s": result.global_step / train_seconds if train_seconds else 0.0,
+        "steps_per_s": steps_run / train_seconds if train_seconds else 0.0,
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         "device": device,
         "config_hash": config.config_hash,
+        "training_identity": identity,
     }
-    metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+    metrics = {k: _finite(v) for k, v in metrics.items()}
     (tmp / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True))
     (tmp / "training_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    if output_dir.exists():
-        shutil.rmtree(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, output_dir)
+    # train() starts a fresh log history: the baseline evaluation before it is added back as step 0.
+    baseline = [{"step": 0, "eval_loss": eval_loss_before}] if eval_loss_before is not None else []
+    (tmp / "training_log.json").write_text(json.dumps(training_log(baseline + trainer.state.log_history), indent=2))
+    _replace_dir(tmp, output_dir)
+
+    merged_dir = merged_dir_for(output_dir)
+    shutil.rmtree(merged_dir, ignore_errors=True)  # never leave an older merge beside this adapter
+    if config.export_merged:
+        if config.load_in_4bit:
+            note("export_merged skipped: merging LoRA into 4-bit weights would save a lossy model; train "
+                 "without load_in_4bit or merge onto the full-precision base offline")
+        else:
+            _export_merged(trainer.model, tokenizer, merged_dir)
+            note(f"merged model written to {merged_dir}")
+    if not config.keep_checkpoints:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)  # intermediate state; the adapter is in place
     return metrics
+
+
+def _export_merged(model, tokenizer, target: Path) -> None:
+    """Base weights + LoRA delta as one plain transformers model (serves without PEFT).
+
+    Merges in place rather than on a copy (a copy would hold a second full model in memory): call
+    it last, the PEFT model is consumed.
+    """
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    merged = model.merge_and_unload()
+    merged.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    _replace_dir(tmp, target)

@@ -60,6 +60,15 @@ class LoraTrainingConfig(dg.Config):
     seed: int = Field(default=42)
     device: str = Field(default="auto", description="auto | cpu | cuda")
     load_in_4bit: bool = Field(default=False, description="QLoRA: NF4 4-bit base weights (bitsandbytes)")
+    eval_before_training: bool = Field(
+        default=False, description="Eval loss of the untrained adapter in the metrics (eval_report has it too)")
+    eval_after_training: bool = Field(
+        default=True, description="Eval loss of the trained adapter in the metrics (eval_report has it too)")
+    resume: bool = Field(default=True, description="Continue an interrupted run of the same data, base model and "
+                                                   "config from its last checkpoint")
+    keep_checkpoints: bool = Field(default=False, description="Keep adapters/.checkpoints/<identity> after success")
+    export_merged: bool = Field(default=False, description="Also save base + adapter merged into one model "
+                                                           "(adapters/<id>/merged; not with load_in_4bit)")
 
     def training_config(self):
         from ...lib.training import TrainingConfig
@@ -79,7 +88,8 @@ def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, 
     """A LoRA adapter trained with TRL's SFTTrainer on a pinned (or the newest) dataset version, in its
     own process through Dagster Pipes. Lineage: dataset version id, base-model identity, full training
     config and its hash, code and library versions, hardware, metrics (``lineage.json`` beside the
-    adapter, and the ``adapters`` table of the registry)."""
+    adapter, and the ``adapters`` table of the registry). Re-running the same training after a crash
+    resumes from its last checkpoint (``adapters/.checkpoints/<training identity>``)."""
     paths = pipeline.paths
     with connect(paths.registry, read_only=True) as con:
         try:
