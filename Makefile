@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup run test ui bench sample clean
+.PHONY: setup run dataset test ui bench sample clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 run: setup $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster job execute -m fine_tune_assets.definitions -j pipeline_job -c data/config/pipeline_run.yaml
+	$(BIN)/fine-tune-assets datasets show latest
+	$(BIN)/fine-tune-assets adapters show latest
+
+dataset: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster job execute -m fine_tune_assets.definitions -j data_job
 	$(BIN)/fine-tune-assets datasets show latest
 
@@ -38,6 +43,7 @@ ui: setup $(DAGSTER_HOME)/dagster.yaml
 bench: setup
 	$(BIN)/python bench/pii_recall.py
 	$(BIN)/python bench/scrub_throughput.py
+	$(BIN)/python bench/train_throughput.py
 
 sample: setup
 	$(BIN)/python scripts/make_sample_data.py
