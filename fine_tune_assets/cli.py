@@ -277,7 +277,8 @@ def cmd_adapters_show(args) -> int:
     print(f"adapter {summary['adapter_id']}\n  path    {summary['path']}\n  dataset {summary['dataset_version']}\n"
           f"  base    {summary['base_model']}\n  config  {summary['training_config_hash']}")
     for key, value in summary["training"].items():
-        print(f"  {key:<22} {value}")
+        if value is not None:  # e.g. eval_loss when training skipped its own evaluation (eval_report has it)
+            print(f"  {key:<22} {round(value, 4) if isinstance(value, float) else value}")
     ev = summary["eval"]
     if not ev:
         print("  eval: not evaluated yet (materialize eval_report)")
