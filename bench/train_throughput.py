@@ -1,7 +1,7 @@
 """Training throughput of the project's LoRA trainer against the TRL recipe teams copy today.
 
     .venv/bin/python bench/train_throughput.py [--model PATH] [--dataset DIR] [--steps 8] [--batch-size 4]
-        [--device cpu|cuda] [--load-in-4bit] [--variants project,reference] [--out bench/results/train_throughput.json]
+        [--device cpu|cuda] [--load-in-4bit] [--variants project,reference,project_shared_prefix] [--out bench/results/train_throughput.json]
     .venv/bin/python bench/train_throughput.py --make-model-1b DIR   # random-init ~1B Llama for a GPU run
 
 Why: ``fine_tune_assets.lib.training.train_adapter`` tokenises itself (assistant-only labels) and
@@ -13,6 +13,11 @@ the same model, data, LoRA settings, batch size, number of optimizer steps, seed
   evaluation before/after training off (``TrainingConfig.from_dict`` drops knobs it does not know;
   where ``eval_after_training`` is unknown the untimed final evaluation runs on a small eval file),
   no checkpoint inside the run. Timed window: its own ``train_seconds`` (``trainer.train()`` only).
+* project_shared_prefix: project with ``share_prefix=True``: batches group rows by their opening
+  (``SharedPrefixBatchSampler``) and a prompt shared by a batch runs once per batch. It does NOT see
+  the batches of the other two (other sampler): compare rates, not per-step figures. Its "real
+  tokens" are the computed ones (the shared prefix once per batch); "logical tokens" count the prefix
+  for every row (what the other variants compute), so tok/s compares both ways.
 * reference: TRL ``SFTTrainer`` on the ``{"messages": [...]}`` rows with TRL's own tokenisation:
   padding to the longest row of the batch (``padding_free=False``, ``packing=False``), loss on every
   non-pad token (TRL's default for conversational data: ``assistant_only_loss=False``),
@@ -20,11 +25,11 @@ the same model, data, LoRA settings, batch size, number of optimizer steps, seed
   default, cosine vs linear, no effect on speed), same LoRA, batch size, steps, seed (``seed`` =
   ``data_seed``), no checkpoint. Timed window: ``trainer.train()`` only.
 
-Both exclude model loading and tokenisation. Each variant runs in its own fresh subprocess of this
+All exclude model loading and tokenisation. Each variant runs in its own fresh subprocess of this
 script (``--variant``), so peak RSS (``ru_maxrss``, whole process: load + tokenise + train) and CUDA
-peak (``torch.cuda.max_memory_allocated``) are its own. Both use the Trainer's seeded random sampler
-over the same rows in the same file order; a per-step hook records every batch's row lengths, and
-the report says whether the two runs saw the same rows in the same batches.
+peak (``torch.cuda.max_memory_allocated``) are its own. project and reference use the Trainer's
+seeded random sampler over the same rows in the same file order; a per-step hook records every
+batch's row lengths, and the report says whether those two runs saw the same rows in the same batches.
 
 Measured per variant: real (non-pad) input tokens / training wall seconds, padded tokens and the
 padding fraction, loss-label tokens (assistant tokens for the project, every non-pad token for the
@@ -74,7 +79,7 @@ LEARNING_RATE = 2e-4
 WARMUP_RATIO = 0.1
 LOGGING_STEPS = 5
 IGNORE_INDEX = -100
-VARIANTS = ("project", "reference")
+VARIANTS = ("project", "reference", "project_shared_prefix")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -108,6 +113,8 @@ def make_step_recorder(steps: list[dict], memory: dict):
     Padded batches: real tokens are the attention-mask ones. Padding-free batches (one flattened row):
     every position is real; row boundaries come from ``cu_seq_lens_q`` or ``position_ids == 0``.
     Labels count like the project's counter: positions 1.. that are not -100 (label 0 is never predicted).
+    Shared-prefix batches (``prefix_ids`` [1, P]): rows are P + their suffix; real tokens count the
+    prefix once (computed), logical tokens once per row.
     """
     import torch
 
@@ -129,9 +136,10 @@ def make_step_recorder(steps: list[dict], memory: dict):
             lengths = [input_ids.shape[-1]] * input_ids.shape[0]
         labels = inputs.get("labels")
         label_tokens = int((labels[..., 1:] != IGNORE_INDEX).sum()) if labels is not None else 0
-        steps.append({"t": time.perf_counter(), "rows": [int(x) for x in lengths],
-                      "real_tokens": int(sum(lengths)), "padded_tokens": int(input_ids.numel()),
-                      "label_tokens": label_tokens})
+        prefix = int(inputs["prefix_ids"].shape[-1]) if inputs.get("prefix_ids") is not None else 0
+        steps.append({"t": time.perf_counter(), "rows": [prefix + int(x) for x in lengths], "prefix": prefix,
+                      "real_tokens": prefix + int(sum(lengths)), "padded_tokens": prefix + int(input_ids.numel()),
+                      "logical_tokens": prefix * len(lengths) + int(sum(lengths)), "label_tokens": label_tokens})
 
     return record
 
@@ -143,8 +151,10 @@ def steady_state(steps: list[dict]) -> dict[str, Any] | None:
     window = steps[1:-1]
     seconds = steps[-1]["t"] - steps[1]["t"]
     tokens = sum(s["real_tokens"] for s in window)
-    return {"steps": len(window), "seconds": seconds, "real_tokens": tokens,
-            "seconds_per_step": seconds / len(window), "real_tokens_per_s": tokens / seconds if seconds else None}
+    logical = sum(s.get("logical_tokens", s["real_tokens"]) for s in window)
+    return {"steps": len(window), "seconds": seconds, "real_tokens": tokens, "logical_tokens": logical,
+            "seconds_per_step": seconds / len(window), "real_tokens_per_s": tokens / seconds if seconds else None,
+            "logical_tokens_per_s": logical / seconds if seconds else None}
 
 
 def count_parameters(model_dir: Path) -> int:
@@ -188,8 +198,8 @@ def make_model_1b(out_dir: Path, tokenizer_dir: Path, seed: int = 0, **overrides
 # ----------------------------------------------------------------------------- variants (subprocess)
 
 
-def run_project(spec: dict, work: Path) -> dict[str, Any]:
-    """(a) the project's ``train_adapter``; timing is its own ``train_seconds``."""
+def run_project(spec: dict, work: Path, share_prefix: bool = False) -> dict[str, Any]:
+    """(a) the project's ``train_adapter``; timing is its own ``train_seconds``. ``share_prefix``: (c)."""
     import trl
 
     from fine_tune_assets.lib.training import TrainingConfig, train_adapter
@@ -212,8 +222,12 @@ def run_project(spec: dict, work: Path) -> dict[str, Any]:
               "max_seq_length": spec["max_seq_length"], "seed": spec["seed"], "device": spec["device"],
               "load_in_4bit": spec["load_in_4bit"], "padding_free": True, "logging_steps": LOGGING_STEPS,
               "save_steps": 10**9, "eval_before_training": False, "eval_after_training": False}
-    config = TrainingConfig.from_dict(values)
     fields = set(TrainingConfig.__dataclass_fields__)
+    if share_prefix:
+        if "share_prefix" not in fields:
+            raise SystemExit("project_shared_prefix: this TrainingConfig has no share_prefix knob")
+        values["share_prefix"] = True
+    config = TrainingConfig.from_dict(values)
     dropped = sorted(set(values) - fields)
     eval_path = Path(spec["dataset"]) / "eval.jsonl"
     if "eval_after_training" not in fields:  # final evaluation is untimed; keep it short
@@ -229,14 +243,17 @@ def run_project(spec: dict, work: Path) -> dict[str, Any]:
         "final_eval_rows": spec["batch_size"] if "eval_after_training" not in fields else 0,
         "steps": metrics["steps"], "train_seconds": seconds,
         "real_tokens": metrics["input_tokens"],
+        "logical_tokens": metrics.get("logical_input_tokens", metrics["input_tokens"]),
         "padded_tokens": sum(s["padded_tokens"] for s in steps_log),
         "label_tokens": metrics["trained_tokens"],
         "label_tokens_kind": "assistant content + <|im_end|> (assistant-only labels)",
         "real_tokens_per_s": metrics["tokens_per_s"],
+        "logical_tokens_per_s": metrics.get("logical_tokens_per_s", metrics["tokens_per_s"]),
         "label_tokens_per_s": metrics["trained_tokens_per_s"],
         "train_loss": metrics["train_loss"],
         "trainable_parameters": metrics["trainable_parameters"],
         "hook_real_tokens": sum(s["real_tokens"] for s in steps_log),
+        "hook_logical_tokens": sum(s["logical_tokens"] for s in steps_log),
         "hook_label_tokens": sum(s["label_tokens"] for s in steps_log),
         "steps_log": steps_log, "memory": memory,
     }
@@ -320,10 +337,12 @@ def run_reference(spec: dict, work: Path) -> dict[str, Any]:
             "max_steps")},
         "steps": result.global_step, "train_seconds": seconds,
         "real_tokens": real,
+        "logical_tokens": real,
         "padded_tokens": sum(s["padded_tokens"] for s in steps_log),
         "label_tokens": labels,
         "label_tokens_kind": "every non-pad token (TRL default for conversational data)",
         "real_tokens_per_s": real / seconds if seconds else None,
+        "logical_tokens_per_s": real / seconds if seconds else None,
         "label_tokens_per_s": labels / seconds if seconds else None,
         "train_loss": result.training_loss,
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
@@ -336,7 +355,10 @@ def variant_main(name: str, spec_path: Path, result_path: Path) -> None:
 
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory(prefix=f"train_throughput_{name}_") as tmp:
-        result = (run_project if name == "project" else run_reference)(spec, Path(tmp))
+        if name == "reference":
+            result = run_reference(spec, Path(tmp))
+        else:
+            result = run_project(spec, Path(tmp), share_prefix=name == "project_shared_prefix")
     result["peak_rss_mib"] = max_rss_mib()
     if spec["device"] == "cuda":
         result["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
@@ -394,8 +416,8 @@ def fmt(value, spec: str = ",.0f") -> str:
 
 
 def report(results: dict[str, dict], device: str, n_params: int, peak_tflops: float) -> dict[str, Any]:
-    header = ["variant", "steps", "real tokens", "padding %", "loss tokens", "s/step", "real tokens/s",
-              "steady tok/s", "peak RSS MiB"]
+    header = ["variant", "steps", "real tokens", "logical tokens", "padding %", "loss tokens", "s/step",
+              "real tokens/s", "logical tok/s", "steady tok/s", "peak RSS MiB"]
     if device == "cuda":
         header += ["peak CUDA MiB", "MFU %"]
     rows = []
@@ -404,8 +426,11 @@ def report(results: dict[str, dict], device: str, n_params: int, peak_tflops: fl
             rows.append([name, r["error"]] + [""] * (len(header) - 2))
             continue
         r["padding_fraction"] = 1 - r["real_tokens"] / r["padded_tokens"] if r["padded_tokens"] else None
-        row = [name, str(r["steps"]), fmt(r["real_tokens"]), fmt(100 * r["padding_fraction"], ".1f"),
-               fmt(r["label_tokens"]), fmt(r["seconds_per_step"], ".2f"), fmt(r["real_tokens_per_s"], ",.1f"),
+        r.setdefault("logical_tokens", r["real_tokens"])
+        r.setdefault("logical_tokens_per_s", r["real_tokens_per_s"])
+        row = [name, str(r["steps"]), fmt(r["real_tokens"]), fmt(r["logical_tokens"]),
+               fmt(100 * r["padding_fraction"], ".1f"), fmt(r["label_tokens"]), fmt(r["seconds_per_step"], ".2f"),
+               fmt(r["real_tokens_per_s"], ",.1f"), fmt(r["logical_tokens_per_s"], ",.1f"),
                fmt((r["steady"] or {}).get("real_tokens_per_s"), ",.1f"), fmt(r["peak_rss_mib"], ",.0f")]
         if device == "cuda":
             flops = 6 * n_params * (r["real_tokens_per_s"] or 0)
@@ -442,8 +467,40 @@ def report(results: dict[str, dict], device: str, n_params: int, peak_tflops: fl
               + (f"   peak CUDA (a)/(b): {ratios['peak_cuda_project_over_reference']:.2f}x" if device == "cuda"
                  else ""))
         print(f"same rows in the same batches: {ratios['same_batches']}")
+    c = results.get("project_shared_prefix", {})
+    if c and b and "error" not in c and "error" not in b:
+        shared = {
+            "speed_real_tokens_per_s_shared_prefix_over_reference": c["real_tokens_per_s"] / b["real_tokens_per_s"],
+            "speed_logical_tokens_per_s_shared_prefix_over_reference": (c["logical_tokens_per_s"]
+                                                                        / b["real_tokens_per_s"]),
+            "seconds_per_step_shared_prefix_over_reference": c["seconds_per_step"] / b["seconds_per_step"],
+            "peak_rss_shared_prefix_over_reference": c["peak_rss_mib"] / b["peak_rss_mib"],
+            "shared_prefix_batches": "different (grouped by opening; not the batches of project/reference)",
+        }
+        if c["steady"] and b["steady"]:
+            shared["steady_logical_speed_shared_prefix_over_reference"] = (
+                c["steady"]["logical_tokens_per_s"] / b["steady"]["real_tokens_per_s"])
+        if a and "error" not in a:
+            shared["speed_logical_tokens_per_s_shared_prefix_over_project"] = (c["logical_tokens_per_s"]
+                                                                               / a["real_tokens_per_s"])
+        if device == "cuda":
+            shared["peak_cuda_shared_prefix_over_reference"] = c["peak_cuda_mib"] / b["peak_cuda_mib"]
+        ratios.update(shared)
+        print()
+        print(f"speed (c)/(b), logical tokens/s: {shared['speed_logical_tokens_per_s_shared_prefix_over_reference']:.2f}x"
+              f"  (computed tokens/s: {shared['speed_real_tokens_per_s_shared_prefix_over_reference']:.2f}x"
+              + (f"; steady logical: {shared['steady_logical_speed_shared_prefix_over_reference']:.2f}x"
+                 if "steady_logical_speed_shared_prefix_over_reference" in shared else "") + ")"
+              + (f"   (c)/(a) logical: {shared['speed_logical_tokens_per_s_shared_prefix_over_project']:.2f}x"
+                 if "speed_logical_tokens_per_s_shared_prefix_over_project" in shared else ""))
+        print(f"peak RSS (c)/(b): {shared['peak_rss_shared_prefix_over_reference']:.2f}x"
+              + (f"   peak CUDA (c)/(b): {shared['peak_cuda_shared_prefix_over_reference']:.2f}x"
+                 if device == "cuda" else ""))
+        print("(c) project_shared_prefix trains on other batches than (a) and (b) (rows grouped by opening): "
+              "compare rates, not per-step figures.")
     print("real tokens/s and s/step: trainer.train() wall time, warm-up step included; steady: steps 2..N-1. "
-          "loss tokens: assistant-only (a) vs every non-pad token (b). peak RSS: whole subprocess.")
+          "loss tokens: assistant-only (a, c) vs every non-pad token (b). peak RSS: whole subprocess. "
+          "real tokens: computed (a shared prefix once per batch); logical: a shared prefix once per row.")
     loads = {name: r["loadavg_1m_before_after"] for name, r in results.items() if "loadavg_1m_before_after" in r}
     if loads:
         print(f"1-min load average before/after (this run adds ~{os.cpu_count()} on CPU; more means other "
@@ -472,7 +529,7 @@ def main() -> None:
     parser.add_argument("--load-in-4bit", action="store_true", help="QLoRA (NF4) for both; CUDA only")
     parser.add_argument("--peak-tflops", type=float, default=989.0,
                         help="peak dense TFLOPS for MFU (default 989: H100/H200 bf16)")
-    parser.add_argument("--variants", default="project,reference")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train_throughput.json")
     parser.add_argument("--make-model-1b", type=Path, metavar="DIR",
                         help="save a random-init ~1B Llama with the --model folder's tokenizer to DIR and exit")
@@ -530,14 +587,17 @@ def main() -> None:
         "notes": [
             ("Timed window: trainer.train() only (project: its train_seconds); model loading and tokenisation "
              "excluded. Warm-up step included in the headline figures; 'steady' uses steps 2..N-1."),
-            ("Data order: both use the Trainer's random sampler seeded with seed/data_seed over the train rows in "
-             "file order; 'same_batches' compares the row lengths of every batch."),
+            ("Data order: project and reference use the Trainer's random sampler seeded with seed/data_seed over "
+             "the train rows in file order; 'same_batches' compares the row lengths of every batch of those two. "
+             "project_shared_prefix uses its own seeded sampler (rows grouped by opening): other batches."),
             ("Reference: TRL SFTTrainer tokenisation, padded to the longest row per batch, loss on every non-pad "
              "token (assistant_only_loss=False). Project: assistant-only labels, padding-free batches."),
             ("The recipe's bf16 and 4-bit (QLoRA) are CUDA settings; on CPU both variants run fp32 without "
              "activation checkpointing."),
             "Peak RSS is ru_maxrss of each variant's own subprocess (load + tokenise + train).",
             "MFU (CUDA) = 6 * N_params * real tokens/s / peak FLOPS; 6N is approximate for LoRA.",
+            ("project_shared_prefix: real tokens are computed tokens (a prefix shared by a batch once per batch); "
+             "logical tokens count it for every row, as the other variants compute it."),
         ],
         "results": {k: {kk: vv for kk, vv in v.items() if kk != "steps_log"} | (
             {"batch_rows": [s["rows"] for s in v["steps_log"]]} if "steps_log" in v else {})

@@ -293,3 +293,140 @@ def test_export_merged_gives_the_adapters_logits(tiny_model_dir, triage_files, t
         base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))(**ids).logits
     assert torch.allclose(got, expected, atol=1e-4), (got - expected).abs().max()
     assert not torch.allclose(base, expected, atol=1e-3), "the adapter changed the model"
+
+
+def _shared_prefix_trainer(tiny_model_dir, tiny_tokenizer, tmp_path, rows, share_prefix=True):
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig
+
+    args = SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, activation_checkpointing=False,
+                     padding_free=True, max_length=None, per_device_train_batch_size=4, report_to="none", seed=7)
+    lora = LoraConfig(r=8, lora_dropout=0.0, target_modules="all-linear", init_lora_weights=False,
+                      task_type="CAUSAL_LM")
+    return counting_sft_trainer_class()(
+        model=AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation="sdpa"), args=args,
+        train_dataset=Dataset.from_list(rows), eval_dataset=Dataset.from_list(rows[:2]),
+        processing_class=tiny_tokenizer, peft_config=lora, share_prefix=share_prefix)
+
+
+def test_shared_prefix_gives_the_same_loss_and_gradients(tiny_model_dir, tiny_tokenizer, tmp_path):
+    """A batch whose rows share a system prompt: the prefix run once (with gradients) and shared through
+    a KV cache gives the loss and LoRA gradients of the padding-free path (dropout 0)."""
+    import torch
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from fine_tune_assets.lib.training import SharedPrefixCollator
+
+    template = training_chat_template(tiny_tokenizer)
+    conversations = [r["messages"] for r in triage_examples()]
+    rows = tokenize_split(tiny_tokenizer, [conversations[i] for i in (0, 9, 17, 30)], template, 256, "train")
+    trainer = _shared_prefix_trainer(tiny_model_dir, tiny_tokenizer, tmp_path, rows)
+    model, pad = trainer.model, tiny_tokenizer.pad_token_id
+    model.train()
+    shared = SharedPrefixCollator(pad)(rows)
+    flat = DataCollatorForLanguageModeling(pad_token_id=pad, padding_free=True)(rows)
+    prefix = shared["prefix_ids"].shape[1]
+    first_label = min(next(k for k, y in enumerate(r["labels"]) if y != IGNORE_INDEX) for r in rows)
+    assert 16 <= prefix <= first_label - 1
+    assert shared["prefix_ids"][0].tolist() == rows[0]["input_ids"][:prefix]
+    assert shared["input_ids"].shape[0] == 4 and (shared["labels"][:, 0] == IGNORE_INDEX).all()
+    for j, row in enumerate(rows):  # the suffix is the rest of the row, right-padded
+        n = len(row["input_ids"]) - prefix
+        assert shared["input_ids"][j, :n].tolist() == row["input_ids"][prefix:]
+        assert shared["labels"][j, :n].tolist() == row["labels"][prefix:]
+        assert shared["attention_mask"][j].sum() == n
+    labelled = int((flat["labels"][:, 1:] != IGNORE_INDEX).sum())
+    assert int((shared["labels"][:, 1:] != IGNORE_INDEX).sum()) == labelled
+
+    def loss_and_grads(batch):
+        model.zero_grad()
+        loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(labelled))
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        return loss.item(), grads
+
+    expected_loss, expected = loss_and_grads(flat)
+    loss, got = loss_and_grads(shared)
+    assert loss == pytest.approx(expected_loss, abs=1e-5)
+    assert got.keys() == expected.keys() and len(got) > 0
+    for name in expected:
+        assert torch.allclose(got[name], expected[name], atol=1e-5), (name, (got[name] - expected[name]).abs().max())
+    assert any(g.abs().max() > 1e-4 for g in expected.values())  # gradients are not trivially zero
+
+    # The counter: the prefix once per batch plus the real suffix tokens; logically once per row.
+    before = dict(trainer.counter)
+    trainer.training_step(model, dict(shared), num_items_in_batch=torch.tensor(labelled))
+    total = sum(len(r["input_ids"]) for r in rows)
+    assert trainer.counter["input_tokens"] - before["input_tokens"] == total - 3 * prefix
+    assert trainer.counter["logical_input_tokens"] - before["logical_input_tokens"] == total
+    assert trainer.counter["trained_tokens"] - before["trained_tokens"] == labelled
+
+
+def test_shared_prefix_batches_never_mix_openings_and_are_seeded(tiny_model_dir, tiny_tokenizer, tmp_path):
+    from fine_tune_assets.lib.training import SharedPrefixBatchSampler
+
+    # c differs from a at token 10 (inside the 16-token grouping key); c and d share their opening with
+    # no other row, so they are pooled into one batch of their own instead of two batches of one.
+    openings = {"a": [1] * 70, "b": [2] * 70, "c": [1] * 10 + [3] * 60, "d": [4] * 70}
+    sizes = {"a": 11, "b": 6, "c": 1, "d": 1}
+    sequences, group_of = [], []
+    for name, opening in openings.items():
+        for i in range(sizes[name]):
+            sequences.append(opening + [100 + i] * (i + 1))
+            group_of.append(name)
+    sampler = SharedPrefixBatchSampler(sequences, 4, seed=3)
+    assert not hasattr(sampler, "batch_size")  # accelerate would hold back (drop) short mid-epoch batches
+    assert len(sampler) == 3 + 2 + 1
+    orders = []
+    for epoch in (0, 1):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler) and all(1 <= len(b) <= 4 for b in batches)
+        assert sorted(i for b in batches for i in b) == list(range(len(sequences)))
+        assert sorted({group_of[i] for i in b} for b in batches if len({group_of[i] for i in b}) > 1) == \
+            [{"c", "d"}]
+        fresh = SharedPrefixBatchSampler(sequences, 4, seed=3)
+        fresh.set_epoch(epoch)
+        assert list(fresh) == batches  # a pure function of seed and epoch (what a resume relies on)
+        orders.append(batches)
+    assert orders[0] != orders[1]
+    assert SharedPrefixBatchSampler(sequences, 4, seed=4).batches(0) != orders[0]
+
+    # Through the Trainer's (accelerate-prepared) dataloader: every row once per epoch, short batches kept.
+    template = training_chat_template(tiny_tokenizer)
+    conversations = [r["messages"] for r in triage_examples()[:10]] + corpus_conversations(limit=3)
+    rows = tokenize_split(tiny_tokenizer, conversations, template, 2048, "train")
+    trainer = _shared_prefix_trainer(tiny_model_dir, tiny_tokenizer, tmp_path, rows)
+    batches = list(trainer.get_train_dataloader())
+    assert sum(b["input_ids"].shape[0] for b in batches) == len(rows)
+    logical = sum(b["input_ids"].shape[0] * b["prefix_ids"].shape[1] + int(b["attention_mask"].sum()) for b in batches)
+    assert logical == sum(len(r["input_ids"]) for r in rows)
+    assert any(b["prefix_ids"].shape[1] > 0 for b in batches)
+
+
+def test_train_adapter_with_shared_prefix(tiny_model_dir, triage_files, tmp_path):
+    # Rows group by their first 64 tokens: give them a system prompt longer than that, as in the real data.
+    long_system = SYSTEM + " Categories: billing, outage, account. Priorities: low, high. " * 3
+    paths = []
+    for path in triage_files:
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        for row in rows:
+            row["messages"][0]["content"] = long_system
+        paths.append(write_jsonl(tmp_path / path.name, rows))
+    train_path, eval_path = paths
+    config = TrainingConfig(learning_rate=3e-3, num_epochs=3, per_device_batch_size=4, gradient_accumulation_steps=1,
+                            max_seq_length=256, save_steps=1000, logging_steps=3, lora_dropout=0.0,
+                            eval_before_training=True, share_prefix=True)
+    assert config.training_hash != TrainingConfig(**{**config.to_dict(), "share_prefix": False}).training_hash
+    output = tmp_path / "adapter"
+    metrics = train_adapter(train_path, eval_path, tiny_model_dir, output, config)
+    assert metrics["steps"] == 27  # one opening: 36 rows / batch 4 -> 9 batches per epoch
+    assert metrics["eval_loss"] < metrics["eval_loss_before"] - 0.5, metrics
+    assert metrics["trained_tokens"] == 3 * metrics["train_dataset_trained_tokens"]
+    assert metrics["logical_input_tokens"] == 3 * metrics["train_dataset_tokens"]  # every row, every epoch
+    assert metrics["input_tokens"] < 0.8 * metrics["logical_input_tokens"]  # the prefix ran once per batch
+    assert metrics["logical_tokens_per_s"] > metrics["tokens_per_s"] > 0
+    assert json.loads((output / "training_config.json").read_text())["share_prefix"] is True
+    assert (output / "adapter_model.safetensors").exists()

@@ -31,13 +31,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .hashing import canonical_json, record_id_for, sha256_file, sha256_json
+from .shared_prefix import common_prefix, prefix_cache, prefix_groups
 
 EVAL_LOGIC_VERSION = "1"
 PRIMARY_METRICS = {"format_compliance": True, "field_accuracy": True, "eval_loss": False}  # name -> higher is better
@@ -259,42 +260,14 @@ def _causal_parts(model):
     return base.base_model, base.get_output_embeddings()
 
 
-# Held-out rows of one task usually share a long system prompt (here ~270 of ~360 tokens). Its keys and
-# values are computed once per batch and shared by every row: the same numbers as running it per row
-# (same tokens at the same positions), at a fraction of the cost.
-MIN_SHARED_PREFIX = 16
-_GROUP_KEY_TOKENS = 64
-
-
-def _common_prefix(rows: list[list[int]], limit: int) -> int:
-    """Length of the token prefix all rows share, capped at ``limit``; 0 when too short to bother."""
-    length = 0
-    for column in zip(*rows, strict=False):
-        if length >= limit or any(tok != column[0] for tok in column):
-            break
-        length += 1
-    return length if length >= MIN_SHARED_PREFIX else 0
-
-
 def _batches(sequences: list[list[int]], batch_size: int) -> list[list[int]]:
-    """Index batches that never mix rows with different openings (so each batch keeps a long shared
-    prefix), sorted by length inside each group (little padding)."""
-    groups: dict[tuple, list[int]] = {}
-    for i, seq in enumerate(sequences):
-        groups.setdefault(tuple(seq[:_GROUP_KEY_TOKENS]), []).append(i)
+    """Index batches that never mix rows with different openings (so each batch keeps its shared
+    prefix, see ``shared_prefix``), sorted by length inside each group (little padding)."""
     batches = []
-    for key in sorted(groups):
-        members = sorted(groups[key], key=lambda i: len(sequences[i]))
+    for group in prefix_groups(sequences):
+        members = sorted(group, key=lambda i: len(sequences[i]))
         batches += [members[k:k + batch_size] for k in range(0, len(members), batch_size)]
     return batches
-
-
-def _prefix_cache(backbone, prefix: list[int], batch_size: int, device):
-    import torch
-
-    cache = backbone(input_ids=torch.tensor([prefix], device=device), use_cache=True).cache
-    cache.batch_repeat_interleave(batch_size)
-    return cache
 
 
 def assistant_loss(model, rows: list[dict], pad_id: int, batch_size: int = 8) -> tuple[float | None, int]:
@@ -313,7 +286,7 @@ def assistant_loss(model, rows: list[dict], pad_id: int, batch_size: int = 8) ->
             # Share only positions whose next token is not a label: the loss needs no hidden state there.
             first_label = min(next((k for k, y in enumerate(r["labels"]) if y != IGNORE_INDEX), len(r["labels"]))
                               for r in batch)
-            shared = _common_prefix([r["input_ids"] for r in batch], first_label - 1)
+            shared = common_prefix([r["input_ids"] for r in batch], first_label - 1)
             width = max(len(r["input_ids"]) for r in batch) - shared
             ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
             labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
@@ -323,7 +296,7 @@ def assistant_loss(model, rows: list[dict], pad_id: int, batch_size: int = 8) ->
                 n = len(r["input_ids"]) - shared
                 ids[j, :n], labels[j, :n] = torch.tensor(r["input_ids"][shared:]), torch.tensor(r["labels"][shared:])
                 mask[j, shared:shared + n] = 1
-            cache = _prefix_cache(backbone, batch[0]["input_ids"][:shared], len(batch), device) if shared else None
+            cache = prefix_cache(backbone, batch[0]["input_ids"][:shared], len(batch), device) if shared else None
             hidden = backbone(input_ids=ids.to(device), attention_mask=mask.to(device), cache=cache,
                               use_cache=cache is not None).last_hidden_state
             shifted = labels[:, 1:].to(device)
@@ -353,7 +326,7 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
     started = time.perf_counter()
     for chunk in _batches(encoded, batch_size):
         rows = [encoded[i] for i in chunk]
-        shared = _common_prefix(rows, min(len(r) for r in rows) - 1)
+        shared = common_prefix(rows, min(len(r) for r in rows) - 1)
         width = max(len(r) for r in rows) - shared
         ids = torch.full((len(rows), shared + width), pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -362,7 +335,7 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
             own = r[shared:]
             ids[j, shared + width - len(own):], mask[j, shared + width - len(own):] = torch.tensor(own), 1
         with torch.no_grad():
-            cache = _prefix_cache(backbone, rows[0][:shared], len(rows), device) if shared else None
+            cache = prefix_cache(backbone, rows[0][:shared], len(rows), device) if shared else None
             out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), cache=cache,
                                  max_new_tokens=max_new_tokens, do_sample=False, temperature=None, top_p=None,
                                  top_k=None, eos_token_id=stop_ids, pad_token_id=pad_id)
@@ -475,7 +448,7 @@ def evaluate_adapter(adapter_dir: str | Path, base_model_dir: str | Path, datase
         "adapter_id": lineage.get("adapter_id", adapter_dir.name),
         "dataset_version": lineage.get("dataset_version"),
         "base_model": (lineage.get("base_model") or {}).get("name", str(base_model_dir)),
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
         "device": device,
         "eval_set": {"split": "eval", "path": str(eval_path), "sha256": sha256_file(eval_path),
                      "n_examples": len(conversations), "n_format_applicable": scores["base"]["n_format_applicable"],
@@ -578,7 +551,7 @@ def record_evaluation(registry: Path, report: dict, report_path: Path) -> str:
         con.execute(EVALUATIONS_SCHEMA)
         con.execute("DELETE FROM evaluations WHERE eval_id = ?", [eval_id])
         con.execute("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [eval_id, report["adapter_id"], datetime.now(timezone.utc), report["dataset_version"],
+                    [eval_id, report["adapter_id"], datetime.now(UTC), report["dataset_version"],
                      report["eval_set"]["sha256"], report["config"]["spec_hash"], canonical_json(metrics),
                      canonical_json({**report["gate"], "regression": report["regression"]}), str(report_path)])
     return eval_id

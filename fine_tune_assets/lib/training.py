@@ -20,6 +20,12 @@ Choices that matter and why:
   compacts to label positions only on Triton devices), and with assistant-only labels most
   positions carry no label. ``CountingSFTTrainer.compute_loss`` projects only the labelled
   positions (same loss, same gradient contract).
+- Shared prefix (opt-in ``share_prefix``): rows of one task often open with the same long system
+  prompt. Batches are then drawn from rows with the same opening (``SharedPrefixBatchSampler``), the
+  collator splits off the batch's common prefix (``SharedPrefixCollator``) and ``compute_loss`` runs
+  it once per batch, WITH gradients, sharing its keys/values with every row: same tokens at the same
+  positions, so the same loss and gradients as the row-by-row path (LoRA dropout aside: see
+  ``compute_loss``), at a fraction of the compute. The batches differ from the default shuffle's.
 - Seeded (LoRA init, data order). Checkpoints every ``save_steps`` go to a folder the caller names
   after the training identity (data version, base model, config): a re-run after a crash finds
   them and resumes exactly (weights, optimizer, scheduler, RNG, data position); a folder written
@@ -35,6 +41,7 @@ import json
 import logging
 import math
 import os
+import random
 import shutil
 import signal
 import time
@@ -44,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from .hashing import sha256_file, sha256_json
+from .shared_prefix import common_prefix, prefix_cache, prefix_groups
 
 log = logging.getLogger(__name__)
 
@@ -124,20 +132,30 @@ class TrainingConfig:
     export_merged: bool = False  # also write base + adapter merged into one model (not for 4-bit)
     weight_decay: float = 0.0
     lr_scheduler_type: str = "cosine"
+    # Compute a system prompt shared by a batch once per batch (batches then group rows by opening).
+    share_prefix: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # passed through to SFTConfig
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def _hashed(self) -> dict[str, Any]:
+        """``to_dict`` less knobs added later that are at their default: older configs keep their hashes
+        (and an interrupted run its checkpoints)."""
+        values = self.to_dict()
+        if not values["share_prefix"]:
+            del values["share_prefix"]
+        return values
+
     @property
     def config_hash(self) -> str:
         """Identity of the configuration (lineage: same data + base + config hash = same run)."""
-        return sha256_json(self.to_dict())
+        return sha256_json(self._hashed())
 
     @property
     def training_hash(self) -> str:
         """Identity of the knobs that determine the trained weights (``RUN_CONTROL_FIELDS`` left out)."""
-        return sha256_json({k: v for k, v in self.to_dict().items() if k not in RUN_CONTROL_FIELDS})
+        return sha256_json({k: v for k, v in self._hashed().items() if k not in RUN_CONTROL_FIELDS})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
@@ -362,6 +380,7 @@ def _progress_callback(progress: Callable[[dict], None], counter: dict):
                 "learning_rate": logs.get("learning_rate"),
                 "tokens_per_s": counter["input_tokens"] / elapsed if elapsed > 0 else 0.0,
                 "trained_tokens_per_s": counter["trained_tokens"] / elapsed if elapsed > 0 else 0.0,
+                "logical_tokens_per_s": counter["logical_input_tokens"] / elapsed if elapsed > 0 else 0.0,
                 "elapsed_s": elapsed,
                 "eta_s": (total - done) / rate if rate else None,
             })
@@ -383,6 +402,78 @@ def _crash_callback(step: int):
     return CrashAfterStep()
 
 
+class SharedPrefixBatchSampler:
+    """Training batches (lists of row indices) that never mix rows with different openings (their
+    see ``shared_prefix.prefix_groups``), so each batch keeps the long prefix its rows share.
+
+    Each epoch: rows shuffled within their group, cut into batches of ``batch_size`` (a group's last
+    batch may be shorter), then the batch order shuffled; all from ``random.Random(seed, epoch)``, so
+    the order is a pure function of seed and epoch (a resume that skips the batches already consumed
+    in its epoch sees the very same ones). The Trainer calls ``set_epoch``.
+
+    It deliberately has no ``batch_size`` attribute: accelerate's ``BatchSamplerShard`` would then
+    hold back every short batch in mid-epoch (it expects only the last one to be short) and drop it.
+    """
+
+    def __init__(self, sequences: list[list[int]], batch_size: int, seed: int):
+        self.groups = prefix_groups(sequences)
+        self.rows_per_batch = batch_size
+        self.seed = seed
+        self.epoch = 0
+        self.drop_last = False
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        rng = random.Random(f"share_prefix:{self.seed}:{epoch}")
+        size, batches = self.rows_per_batch, []
+        for group in self.groups:
+            members = list(group)
+            rng.shuffle(members)
+            batches += [members[k:k + size] for k in range(0, len(members), size)]
+        rng.shuffle(batches)
+        return batches
+
+    def __iter__(self):
+        return iter(self.batches(self.epoch))  # built now, not lazily: the epoch is the one set before iter()
+
+    def __len__(self) -> int:
+        return sum(math.ceil(len(group) / self.rows_per_batch) for group in self.groups)
+
+
+class SharedPrefixCollator:
+    """A batch as its shared prefix plus right-padded suffixes.
+
+    ``prefix_ids`` [1, P]: the tokens every row starts with, capped so that no label falls inside it
+    or on the first suffix token (P <= first label index - 1 of every row; P = 0 when shorter than
+    ``MIN_SHARED_PREFIX``). ``input_ids``/``attention_mask``/``labels`` [B, W]: each row's tokens
+    after P, right-padded (pad ``pad_token_id``, label -100, mask 0).
+    """
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, examples: list[dict]) -> dict:
+        import torch
+
+        ids = [list(e["input_ids"]) for e in examples]
+        labels = [list(e["labels"]) for e in examples]
+        first_label = min(next((k for k, y in enumerate(row) if y != IGNORE_INDEX), len(row)) for row in labels)
+        shared = common_prefix(ids, first_label - 1)
+        width = max(len(row) for row in ids) - shared
+        batch_ids = torch.full((len(ids), width), self.pad_token_id, dtype=torch.long)
+        batch_labels = torch.full((len(ids), width), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for j, (row, row_labels) in enumerate(zip(ids, labels, strict=True)):
+            n = len(row) - shared
+            batch_ids[j, :n] = torch.tensor(row[shared:])
+            batch_labels[j, :n] = torch.tensor(row_labels[shared:])
+            mask[j, :n] = 1
+        return {"prefix_ids": torch.tensor([ids[0][:shared]], dtype=torch.long).reshape(1, shared),
+                "input_ids": batch_ids, "attention_mask": mask, "labels": batch_labels}
+
+
 # Models whose logits are scaled or soft-capped after the LM head: the label-only loss leaves them to TRL.
 _SCALED_HEAD_FIELDS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
                        "logits_scaling")
@@ -399,14 +490,44 @@ def counting_sft_trainer_class():
         """Counts the tokens each optimisation micro-step really saw (exact tokens/s) and computes the
         loss on labelled positions only (see ``compute_loss``)."""
 
-        def __init__(self, *args, counter: dict | None = None, **kwargs):
+        def __init__(self, *args, counter: dict | None = None, share_prefix: bool = False, **kwargs):
             super().__init__(*args, **kwargs)
-            self.counter = counter if counter is not None else {"trained_tokens": 0, "input_tokens": 0}
+            self.counter = counter if counter is not None else {}
+            for key in ("trained_tokens", "input_tokens", "logical_input_tokens"):
+                self.counter.setdefault(key, 0)
+            self.share_prefix = share_prefix
             text_config = self.model.config.get_text_config()
             self.label_only_loss = (
                 self.args.loss_type == "nll" and self.compute_loss_func is None and self.label_smoother is None
                 and not self.aux_loss_enabled and getattr(self.accelerator, "parallelism_config", None) is None
                 and all(getattr(text_config, name, None) in (None, 1, 1.0) for name in _SCALED_HEAD_FIELDS))
+            if share_prefix and not self.label_only_loss:
+                raise ValueError("share_prefix needs the label-only loss (nll, no custom loss, label smoothing, "
+                                 "aux loss, parallelism or scaled LM head)")
+
+        def get_train_dataloader(self):
+            """With ``share_prefix``: batches from ``SharedPrefixBatchSampler`` through
+            ``SharedPrefixCollator`` (evaluation keeps TRL's collator); else the Trainer's own."""
+            if not self.share_prefix:
+                return super().get_train_dataloader()
+            from torch.utils.data import DataLoader
+
+            dataset = self._remove_unused_columns(self.train_dataset, description="Training")
+            self._share_prefix_sampler = SharedPrefixBatchSampler(
+                dataset["input_ids"], self.args.per_device_train_batch_size,
+                self.args.seed if self.args.data_seed is None else self.args.data_seed)
+            loader = DataLoader(dataset, batch_sampler=self._share_prefix_sampler,
+                                collate_fn=SharedPrefixCollator(self.processing_class.pad_token_id),
+                                num_workers=self.args.dataloader_num_workers,
+                                pin_memory=self.args.dataloader_pin_memory)
+            return self.accelerator.prepare(loader)
+
+        def _run_epoch(self, *args, **kwargs):
+            # On a resume the Trainer skips consumed batches through a wrapper its set_epoch call does not
+            # reach: set the sampler's epoch here, before the epoch's iterator is built.
+            if self.share_prefix and hasattr(self, "_share_prefix_sampler") and "epoch" in kwargs:
+                self._share_prefix_sampler.set_epoch(kwargs["epoch"])
+            return super()._run_epoch(*args, **kwargs)
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             labels = inputs.get("labels")
@@ -415,7 +536,15 @@ def counting_sft_trainer_class():
                 if trainable == 0:
                     raise TrainingDataError("a training batch has no trainable label (all -100)")
                 self.counter["trained_tokens"] += trainable
-            self.counter["input_tokens"] += int(inputs["input_ids"].numel())
+            prefix = inputs.get("prefix_ids")
+            if prefix is not None:  # computed once per batch: the prefix once, plus each row's real suffix
+                rows, shared = inputs["input_ids"].shape[0], prefix.shape[1]
+                suffix = int(inputs["attention_mask"].sum())
+                self.counter["input_tokens"] += shared + suffix
+                self.counter["logical_input_tokens"] += rows * shared + suffix  # as if each row ran it
+            else:
+                self.counter["input_tokens"] += int(inputs["input_ids"].numel())
+                self.counter["logical_input_tokens"] += int(inputs["input_ids"].numel())
             return super().training_step(model, inputs, num_items_in_batch)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -426,14 +555,35 @@ def counting_sft_trainer_class():
             ``Trainer`` expects: summed NLL / ``num_items_in_batch`` (labels of the whole accumulated
             batch; ``training_step`` then does not divide by the accumulation steps), else / this
             batch's labels (evaluation). ``use_cache=False`` keeps padding-free rows apart.
+
+            A ``SharedPrefixCollator`` batch (``prefix_ids`` [1, P]): the prefix runs once, with
+            gradients, its keys/values are repeated for the B rows and each row's suffix attends to them
+            (gradients of the prefix sum over the rows, as B separate copies would). Same loss and
+            gradients as the row-by-row path, except for LoRA dropout: the prefix's dropout mask is drawn
+            once and shared by the rows of the batch (row by row, each row draws its own).
             """
+            prefix = inputs.get("prefix_ids")
+            if prefix is not None and not self.label_only_loss:
+                raise ValueError("shared-prefix batches need the label-only loss")
             if return_outputs or not self.label_only_loss or "labels" not in inputs:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             causal_lm = self.accelerator.unwrap_model(model)
             if is_peft_model(causal_lm):
                 causal_lm = causal_lm.get_base_model()  # LoRA layers are injected in place: they still run
-            backbone_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "shift_labels")}
-            hidden = causal_lm.base_model(**backbone_inputs, use_cache=False).last_hidden_state
+            backbone = causal_lm.base_model
+            if prefix is not None and prefix.shape[1] > 0:
+                if causal_lm.is_activation_checkpointing and causal_lm.training:
+                    # Checkpointed layers silently drop the cache: rows would not see their prefix.
+                    raise ValueError("share_prefix does not work with gradient (activation) checkpointing")
+                ids, shared = inputs["input_ids"], prefix.shape[1]
+                cache = prefix_cache(backbone, prefix[0].tolist(), ids.shape[0], ids.device)
+                mask = torch.cat([inputs["attention_mask"].new_ones(ids.shape[0], shared),
+                                  inputs["attention_mask"]], dim=1)
+                hidden = backbone(input_ids=ids, attention_mask=mask, cache=cache, use_cache=True).last_hidden_state
+            else:
+                backbone_inputs = {k: v for k, v in inputs.items()
+                                   if k not in ("labels", "shift_labels", "prefix_ids")}
+                hidden = backbone(**backbone_inputs, use_cache=False).last_hidden_state
             labels = inputs["labels"][:, 1:]
             mask = labels != IGNORE_INDEX
             head = causal_lm.get_output_embeddings()
@@ -461,6 +611,8 @@ def counting_sft_trainer_class():
                 ids = inputs["input_ids"]
                 local = inputs["attention_mask"].sum() if "attention_mask" in inputs else \
                     torch.tensor(ids.numel(), device=ids.device)
+                if "prefix_ids" in inputs:  # TRL's num_tokens: tokens per row, the shared prefix included
+                    local = local + ids.shape[0] * inputs["prefix_ids"].shape[1]
                 self._total_train_tokens += int(gather(local).sum())
             self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
 
@@ -533,7 +685,9 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
         data_seed=config.seed,
         bf16=bf16,
         fp16=on_cuda and not bf16,
-        activation_checkpointing=on_cuda,  # transformers 5 name; TRL defaults the old one to True
+        # transformers 5 name; TRL defaults the old one to True. Checkpointed layers drop a KV cache, so
+        # not with share_prefix (its prefix is computed once: less activation memory anyway).
+        activation_checkpointing=on_cuda and not config.share_prefix,
         use_cpu=not on_cuda,
         padding_free=config.padding_free,
         max_length=None,  # rows are truncated above; TRL refuses max_length with padding_free w/o packing
@@ -551,14 +705,14 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
         disable_tqdm=True,
         **config.extra,
     )
-    counter = {"trained_tokens": 0, "input_tokens": 0}
+    counter = {"trained_tokens": 0, "input_tokens": 0, "logical_input_tokens": 0}
     callbacks = [_progress_callback(progress, counter)] if progress else []
     if os.environ.get(CRASH_AFTER_STEP_ENV):
         callbacks.append(_crash_callback(int(os.environ[CRASH_AFTER_STEP_ENV])))
     trainer = counting_sft_trainer_class()(
         model=model, args=args, train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(eval_rows), processing_class=tokenizer, peft_config=peft_config,
-        callbacks=callbacks, counter=counter)
+        callbacks=callbacks, counter=counter, share_prefix=config.share_prefix)
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout; `progress` replaces it
     eval_loss_before = trainer.evaluate()["eval_loss"] if config.eval_before_training else None
     resumed_from_step = _checkpoint_step(resume_from) if resume_from else None
@@ -593,10 +747,12 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
         "train_dataset_tokens": train_tokens,
         "train_dataset_trained_tokens": train_label_tokens,
         "trained_tokens": counter["trained_tokens"],  # by this process (after the resume point, if resumed)
-        "input_tokens": counter["input_tokens"],
+        "input_tokens": counter["input_tokens"],  # computed: a shared prefix once per batch
+        "logical_input_tokens": counter["logical_input_tokens"],  # a shared prefix counted for every row
         "train_seconds": train_seconds,
         "total_seconds": time.perf_counter() - started,
         "tokens_per_s": counter["input_tokens"] / train_seconds if train_seconds else 0.0,
+        "logical_tokens_per_s": counter["logical_input_tokens"] / train_seconds if train_seconds else 0.0,
         "trained_tokens_per_s": counter["trained_tokens"] / train_seconds if train_seconds else 0.0,
         "steps_per_s": steps_run / train_seconds if train_seconds else 0.0,
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),

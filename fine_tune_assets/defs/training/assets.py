@@ -69,6 +69,8 @@ class LoraTrainingConfig(dg.Config):
     keep_checkpoints: bool = Field(default=False, description="Keep adapters/.checkpoints/<identity> after success")
     export_merged: bool = Field(default=False, description="Also save base + adapter merged into one model "
                                                            "(adapters/<id>/merged; not with load_in_4bit)")
+    share_prefix: bool = Field(default=False, description="Compute a system prompt shared by a batch once per "
+                                                         "batch")
 
     def training_config(self):
         from ...lib.training import TrainingConfig
