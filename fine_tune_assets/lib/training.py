@@ -703,7 +703,9 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
         dataloader_num_workers=0,
         dataset_num_proc=None,
         disable_tqdm=True,
-        **config.extra,
+        # QLoRA on CUDA: paged 8-bit AdamW (8-bit optimizer state, paged out under memory spikes; not run
+        # here: no GPU). bitsandbytes' paged optimizers need CUDA; elsewhere the Trainer's default. extra wins.
+        **{**({"optim": "paged_adamw_8bit"} if on_cuda and config.load_in_4bit else {}), **config.extra},
     )
     counter = {"trained_tokens": 0, "input_tokens": 0, "logical_input_tokens": 0}
     callbacks = [_progress_callback(progress, counter)] if progress else []
