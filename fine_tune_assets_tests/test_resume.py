@@ -58,14 +58,17 @@ def train_in_subprocess(spec: dict, crash_after_step: int | None = None) -> subp
                           capture_output=True, text=True, timeout=600, check=False)
 
 
-def test_killed_run_resumes_to_the_same_adapter(tiny_model_dir, triage_split, tmp_path):
+@pytest.mark.parametrize("share_prefix", [False, True], ids=["padding_free", "share_prefix"])
+def test_killed_run_resumes_to_the_same_adapter(tiny_model_dir, triage_split, tmp_path, share_prefix):
+    """With share_prefix the batches come from the grouping sampler: resume must replay the same ones."""
     train_path, eval_path = triage_split
-    config = TrainingConfig(**CONFIG)
+    values = {**CONFIG, "share_prefix": share_prefix}
+    config = TrainingConfig(**values)
     identity = training_identity("dataset-v1", "base-v1", config)
     checkpoints = tmp_path / ".checkpoints" / identity
     spec = {"train": str(train_path), "eval": str(eval_path), "model": str(tiny_model_dir),
             "out": str(tmp_path / "resumed"), "checkpoints": str(checkpoints), "identity": identity,
-            "config": CONFIG}
+            "config": values}
 
     crashed = train_in_subprocess(spec, crash_after_step=4)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
@@ -80,6 +83,8 @@ def test_killed_run_resumes_to_the_same_adapter(tiny_model_dir, triage_split, tm
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     metrics = json.loads(resumed.stdout.split("METRICS ", 1)[1])
     assert metrics["resumed_from_step"] == 4 and metrics["steps"] == 8
+    if share_prefix:  # the prefix really was shared: computed once per batch, not once per row
+        assert metrics["input_tokens"] < 0.8 * metrics["logical_input_tokens"]
     assert not checkpoints.exists(), "checkpoints are deleted after success"
     curve = json.loads((tmp_path / "resumed" / "training_log.json").read_text())
     assert [r["step"] for r in curve] == list(range(1, 9)), "the loss curve spans the crash"
