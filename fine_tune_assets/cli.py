@@ -5,6 +5,7 @@
     fine-tune-assets datasets list [--json]                     published dataset versions, newest first
     fine-tune-assets datasets show VERSION|latest [--json]      one version: counts, sources, checks
     fine-tune-assets adapters list|show ID|latest [--json]      trained adapters and their lineage
+    fine-tune-assets verify [--json]                            re-hash published files, check the ledger chain
 
 Errors in the input are reported as ``file:line: problem`` and exit code 2, never a stack trace.
 """
@@ -293,6 +294,29 @@ def cmd_adapters_show(args) -> int:
     return 0
 
 
+# --- verify -----------------------------------------------------------------------------------
+
+def cmd_verify(args) -> int:
+    from .lib.verify import verify_all
+
+    result = verify_all(DataPaths.from_env())
+    if args.json:
+        _print_json(result)
+        return 0 if result["ok"] else 1
+    if result["nothing_to_verify"]:
+        print("nothing to verify: the registry has no ledger events yet")
+        return 0
+    summary = (f"{result['events']} ledger events, {result['datasets']} dataset versions, {result['adapters']} "
+               f"adapters, {result['evaluations']} evaluations, {result['files']} files re-hashed")
+    if result["ok"]:
+        print(f"intact: {summary}")
+        return 0
+    print(f"{len(result['problems'])} problems ({summary}):")
+    for problem in result["problems"]:
+        print(f"  {problem}")
+    return 1
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 def _add_list_show(sub, name: str, help_text: str, key: str, list_func, show_func) -> None:
@@ -331,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_list_show(sub, "datasets", "published dataset versions", "version", cmd_datasets_list, cmd_datasets_show)
     _add_list_show(sub, "adapters", "trained LoRA adapters", "adapter", cmd_adapters_list, cmd_adapters_show)
+
+    p = sub.add_parser("verify", help="re-hash published datasets and adapters against the ledger; check its chain")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
     return parser
 
 

@@ -18,6 +18,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 
 from .hashing import canonical_json, sha256_file, sha256_json
+from .ledger import append_event, transaction
 from .registry import connect
 
 RUN_ONLY_FILES = {"training_metrics.json", "training_log.json", "lineage.json", "README.md"}
@@ -129,11 +130,17 @@ def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path, datase
     if target.exists():
         shutil.rmtree(target)
     os.replace(run_folder, target)
+    files = {p.name: sha256_file(p) for p in sorted(target.iterdir()) if p.is_file()}
     with connect(registry) as con:
         con.execute(ADAPTERS_SCHEMA)
-        con.execute("DELETE FROM adapters WHERE adapter_id = ?", [adapter_id])
-        con.execute("INSERT INTO adapters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [adapter_id, datetime.now(timezone.utc), str(target), dataset_version,
-                     canonical_json(lineage["base_model"]), canonical_json(training_config),
-                     training_config_hash, canonical_json(metrics), canonical_json(lineage), run_id])
+        with transaction(con):  # the row and its ledger event, or neither
+            con.execute("DELETE FROM adapters WHERE adapter_id = ?", [adapter_id])
+            con.execute("INSERT INTO adapters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [adapter_id, datetime.now(timezone.utc), str(target), dataset_version,
+                         canonical_json(lineage["base_model"]), canonical_json(training_config),
+                         training_config_hash, canonical_json(metrics), canonical_json(lineage), run_id])
+            append_event(con, "adapter_trained", adapter_id, {
+                "adapter_id": adapter_id, "dataset_version": dataset_version,
+                "base_model_identity_hash": base_model.get("identity_hash"),
+                "training_config_hash": training_config_hash, "files": files})
     return adapter_id, target, lineage

@@ -543,17 +543,26 @@ def evaluation_id(report: dict) -> str:
 
 
 def record_evaluation(registry: Path, report: dict, report_path: Path) -> str:
+    from .ledger import append_event, transaction
     from .registry import connect
 
     eval_id = evaluation_id(report)
     metrics = {side: {k: v for k, v in m.items()} for side, m in report["metrics"].items()}
+    gate = report["gate"]
     with connect(registry) as con:
         con.execute(EVALUATIONS_SCHEMA)
-        con.execute("DELETE FROM evaluations WHERE eval_id = ?", [eval_id])
-        con.execute("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [eval_id, report["adapter_id"], datetime.now(UTC), report["dataset_version"],
-                     report["eval_set"]["sha256"], report["config"]["spec_hash"], canonical_json(metrics),
-                     canonical_json({**report["gate"], "regression": report["regression"]}), str(report_path)])
+        with transaction(con):  # the row and its ledger event, or neither
+            con.execute("DELETE FROM evaluations WHERE eval_id = ?", [eval_id])
+            con.execute("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [eval_id, report["adapter_id"], datetime.now(UTC), report["dataset_version"],
+                         report["eval_set"]["sha256"], report["config"]["spec_hash"], canonical_json(metrics),
+                         canonical_json({**gate, "regression": report["regression"]}), str(report_path)])
+            append_event(con, "evaluation_completed", eval_id, {
+                "eval_id": eval_id, "adapter_id": report["adapter_id"],
+                "eval_set_sha256": report["eval_set"]["sha256"], "spec_hash": report["config"]["spec_hash"],
+                "gate_passed": bool(gate.get("passed")),
+                "primary_metric": {"name": gate.get("primary_metric"), "base": gate.get("base"),
+                                   "fine_tuned": gate.get("fine_tuned")}})
     return eval_id
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from ..settings import DataPaths
 from .hashing import canonical_json, sha256_file, sha256_json
+from .ledger import append_event
 from .records import PROVENANCE_FIELDS, QUARANTINE_SCHEMA
 from .registry import connect
 from .split import split_of
@@ -207,6 +208,9 @@ def _register(con, folder: Path, manifest: dict, request: PublishRequest, create
             con.execute("INSERT INTO dataset_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [version_id, report["path"], report["sha256"], report["format"], report.get("mapping"),
                          report["inputs"], accepted, report["inputs"] - accepted, report["blank_lines"]])
+        append_event(con, "dataset_published", version_id, {
+            "version_id": version_id, "files": manifest["files"],
+            "manifest_sha256": sha256_file(folder / "manifest.json"), "counts": counts})
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -1,0 +1,78 @@
+"""``verify``: does what is on disk still match what the ledger recorded, and is the ledger intact?
+
+For every ``dataset_published`` event the dataset folder's files are re-hashed; for the newest
+``adapter_trained`` event of each adapter (re-publishing an adapter rewrites its lineage.json and
+card, so earlier events describe an earlier state) the adapter folder's top-level files are
+re-hashed, and a file that is missing, changed or not recorded is named. Then the chain itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..settings import DataPaths
+from .hashing import sha256_file
+from .ledger import read_events, verify_chain
+from .registry import connect
+
+
+def _compare(label: str, folder: Path, recorded: dict, problems: list[str], extra_allowed: bool) -> int:
+    """Re-hash ``folder/<name>`` for every recorded name; returns how many files were checked."""
+    if not folder.is_dir():
+        problems.append(f"{label} folder {folder} missing ({len(recorded)} recorded files)")
+        return 0
+    checked = 0
+    for name, sha in sorted(recorded.items()):
+        path = folder / name
+        checked += 1
+        if not path.is_file():
+            problems.append(f"{label} file {name} missing: sha256 recorded {sha[:12]}...")
+            continue
+        now = sha256_file(path)
+        if now != sha:
+            problems.append(f"{label} file {name} changed: sha256 recorded {sha[:12]}..., now {now[:12]}...")
+    if not extra_allowed:
+        for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name not in recorded):
+            problems.append(f"{label} file {path.name} added after publication (not recorded; sha256 "
+                            f"{sha256_file(path)[:12]}...)")
+    return checked
+
+
+def verify_all(paths: DataPaths) -> dict:
+    """{ok, problems, events, files, datasets, adapters, evaluations, nothing_to_verify}."""
+    result = {"ok": True, "problems": [], "events": 0, "files": 0, "datasets": 0, "adapters": 0,
+              "evaluations": 0, "nothing_to_verify": False}
+    if not paths.registry.exists():
+        result["nothing_to_verify"] = True
+        return result
+    with connect(paths.registry, read_only=True) as con:
+        events = read_events(con)
+        problems = verify_chain(con, events)
+    result["events"] = len(events)
+    if not events:
+        result["nothing_to_verify"] = True
+        return result
+    latest_adapter: dict[str, dict] = {}
+    for event in events:
+        payload = event["payload"]
+        if not isinstance(payload, dict):
+            continue  # already reported by verify_chain
+        if event["kind"] == "dataset_published":
+            version = payload.get("version_id", event["subject"])
+            recorded = dict(payload.get("files") or {})
+            if payload.get("manifest_sha256"):
+                recorded["manifest.json"] = payload["manifest_sha256"]
+            result["files"] += _compare(f"dataset {version[:12]}", paths.datasets / version, recorded, problems,
+                                        extra_allowed=True)
+            result["datasets"] += 1
+        elif event["kind"] == "adapter_trained":
+            latest_adapter[payload.get("adapter_id", event["subject"])] = payload
+        elif event["kind"] == "evaluation_completed":
+            result["evaluations"] += 1
+    for adapter_id, payload in latest_adapter.items():
+        result["files"] += _compare(f"adapter {adapter_id[:12]}", paths.adapters / adapter_id,
+                                    payload.get("files") or {}, problems, extra_allowed=False)
+        result["adapters"] += 1
+    result["problems"] = problems
+    result["ok"] = not problems
+    return result

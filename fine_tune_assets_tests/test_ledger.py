@@ -1,0 +1,230 @@
+"""The audit ledger: hash-chained events written with the registry rows, and `fine-tune-assets verify`."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fine_tune_assets.lib import adapters as adapters_lib
+from fine_tune_assets.lib.adapters import publish_adapter
+from fine_tune_assets.lib.evaluation import record_evaluation
+from fine_tune_assets.lib.hashing import record_id_for, sha256_file, sha256_json, sha256_text
+from fine_tune_assets.lib.ledger import GENESIS_HASH, append_event, event_hash, read_events, verify_chain
+from fine_tune_assets.lib.publish import PublishRequest, publish_dataset
+from fine_tune_assets.lib.records import RECORD_SCHEMA
+from fine_tune_assets.lib.verify import verify_all
+from fine_tune_assets.settings import DataPaths
+
+
+def _validated(path: Path, n: int = 8) -> list[dict]:
+    rows = []
+    for i in range(n):
+        messages = [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]
+        rows.append({"record_id": record_id_for(messages), "messages_json": json.dumps(messages),
+                     "source_file": "tickets.jsonl", "source_sha256": "ab" * 32, "source_line": i + 1,
+                     "source_format": "jsonl", "mapping": None, "n_tokens": 10 + i})
+    schema = RECORD_SCHEMA.append(pa.field("n_tokens", pa.int64()))
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return rows
+
+
+def _publish_dataset(paths: DataPaths, tmp_path: Path) -> str:
+    validated = tmp_path / "validated.parquet"
+    n = len(_validated(validated))
+    request = PublishRequest(
+        validated_path=validated, quarantine_paths=[],
+        file_reports=[{"path": "tickets.jsonl", "sha256": "ab" * 32, "format": "jsonl", "mapping": None,
+                       "inputs": n, "blank_lines": 0}],
+        scrub_policy={}, scrub_policy_hash="0" * 64, scrub_entity_counts={}, checks=[], settings={},
+        eval_fraction=0.5, code_version="test")
+    return publish_dataset(paths, request).version_id
+
+
+def _publish_adapter(paths: DataPaths, tmp_path: Path, version: str, weights: bytes = b"weights-1") -> str:
+    run = tmp_path / f"run-{sha256_text(repr(weights))[:8]}"
+    run.mkdir()
+    (run / "adapter_model.safetensors").write_bytes(weights)
+    (run / "adapter_config.json").write_text(json.dumps({"r": 8, "lora_alpha": 16}))
+    (run / "training_metrics.json").write_text(json.dumps({"steps": 2, "device": "cpu"}))
+    adapter_id, _, _ = publish_adapter(
+        run, paths.adapters, paths.registry, version,
+        base_model={"name": "tiny", "source": "test", "identity_hash": "c" * 64},
+        training_config={"seed": 0}, training_config_hash="d" * 64, metrics={"steps": 2, "device": "cpu"},
+        started_at=datetime.now(UTC), repo=tmp_path)
+    return adapter_id
+
+
+def _record_evaluation(paths: DataPaths, adapter_id: str, version: str) -> str:
+    report = {"adapter_id": adapter_id, "dataset_version": version,
+              "eval_set": {"sha256": "e" * 64}, "config": {"spec_hash": "f" * 64},
+              "metrics": {"base": {"format_compliance": 0.25}, "fine_tuned": {"format_compliance": 0.75}},
+              "regression": {"passed": True},
+              "gate": {"primary_metric": "format_compliance", "base": 0.25, "fine_tuned": 0.75, "passed": True,
+                       "reasons": []}}
+    return record_evaluation(paths.registry, report, paths.adapters / adapter_id / "eval" / "eval_report.json")
+
+
+@pytest.fixture
+def published(tmp_path):
+    """A data dir with one dataset version, one adapter and one evaluation: three ledger events."""
+    paths = DataPaths.from_env(tmp_path / "data")
+    version = _publish_dataset(paths, tmp_path)
+    adapter_id = _publish_adapter(paths, tmp_path, version)
+    eval_id = _record_evaluation(paths, adapter_id, version)
+    return paths, version, adapter_id, eval_id
+
+
+def verify_cli(paths: DataPaths, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FINE_TUNE_DATA_DIR": str(paths.root)}
+    return subprocess.run([sys.executable, "-m", "fine_tune_assets.cli", "verify", *args], capture_output=True,
+                          text=True, env=env, timeout=120, check=False)
+
+
+def test_chain_links_after_three_appends():
+    with duckdb.connect() as con:
+        rows = [append_event(con, "dataset_published", f"v{i}", {"i": i}) for i in range(3)]
+        assert [r["seq"] for r in rows] == [1, 2, 3]
+        assert rows[0]["prev_hash"] == GENESIS_HASH
+        assert rows[1]["prev_hash"] == rows[0]["event_hash"]
+        assert rows[2]["prev_hash"] == rows[1]["event_hash"]
+        stored = read_events(con)
+        for row, back in zip(rows, stored):
+            assert back["event_hash"] == row["event_hash"]
+            assert back["event_hash"] == event_hash(back["seq"], back["kind"], back["created_at"], back["subject"],
+                                                    back["payload_sha256"], back["prev_hash"])
+        assert verify_chain(con) == []
+        with pytest.raises(ValueError, match="unknown ledger event kind"):
+            append_event(con, "something_else", "x", {})
+
+
+def test_hooks_write_one_event_each_with_the_lineage_payloads(published):
+    paths, version, adapter_id, eval_id = published
+    with duckdb.connect(str(paths.registry), read_only=True) as con:
+        events = read_events(con)
+    assert [(e["seq"], e["kind"], e["subject"]) for e in events] == [
+        (1, "dataset_published", version), (2, "adapter_trained", adapter_id), (3, "evaluation_completed", eval_id)]
+    dataset, adapter, evaluation = (e["payload"] for e in events)
+    folder = paths.datasets / version
+    assert dataset["files"] == json.loads((folder / "manifest.json").read_text())["files"]
+    assert dataset["manifest_sha256"] == sha256_file(folder / "manifest.json")
+    assert dataset["counts"]["accepted"] == 8
+    assert adapter["base_model_identity_hash"] == "c" * 64 and adapter["training_config_hash"] == "d" * 64
+    assert set(adapter["files"]) == {"adapter_model.safetensors", "adapter_config.json", "training_metrics.json",
+                                     "lineage.json", "README.md"}
+    assert evaluation == {"eval_id": eval_id, "adapter_id": adapter_id, "eval_set_sha256": "e" * 64,
+                          "spec_hash": "f" * 64, "gate_passed": True,
+                          "primary_metric": {"name": "format_compliance", "base": 0.25, "fine_tuned": 0.75}}
+
+
+def test_intact_registry_verifies(published):
+    paths = published[0]
+    done = verify_cli(paths)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == ("intact: 3 ledger events, 1 dataset versions, 1 adapters, 1 evaluations, "
+                                   "11 files re-hashed")
+    as_json = json.loads(verify_cli(paths, "--json").stdout)
+    assert as_json["ok"] is True and as_json["problems"] == []
+
+
+def test_missing_or_empty_registry_has_nothing_to_verify(tmp_path):
+    paths = DataPaths.from_env(tmp_path / "data")
+    done = verify_cli(paths)
+    assert (done.returncode, done.stdout.strip()) == (0, "nothing to verify: the registry has no ledger events yet")
+    paths.root.mkdir()
+    duckdb.connect(str(paths.registry)).close()
+    assert verify_cli(paths).returncode == 0
+
+
+def test_edited_dataset_file_is_named(published):
+    paths, version = published[:2]
+    train = paths.datasets / version / "train.jsonl"
+    before = sha256_file(train)
+    with open(train, "a") as handle:
+        handle.write('{"messages": [{"role": "user", "content": "smuggled"}]}\n')
+    done = verify_cli(paths)
+    assert done.returncode == 1
+    assert (f"dataset {version[:12]} file train.jsonl changed: sha256 recorded {before[:12]}..., "
+            f"now {sha256_file(train)[:12]}...") in done.stdout
+    assert done.stdout.startswith("1 problems")
+
+
+def test_replaced_or_added_adapter_weight_is_named(published):
+    paths, _, adapter_id = published[:3]
+    weights = paths.adapters / adapter_id / "adapter_model.safetensors"
+    before = sha256_file(weights)
+    weights.write_bytes(b"other weights")
+    (paths.adapters / adapter_id / "extra.safetensors").write_bytes(b"x")
+    done = verify_cli(paths)
+    assert done.returncode == 1
+    assert (f"adapter {adapter_id[:12]} file adapter_model.safetensors changed: sha256 recorded {before[:12]}..., "
+            f"now {sha256_file(weights)[:12]}...") in done.stdout
+    assert f"adapter {adapter_id[:12]} file extra.safetensors added after publication" in done.stdout
+    weights.unlink()
+    assert f"adapter {adapter_id[:12]} file adapter_model.safetensors missing" in verify_cli(paths).stdout
+
+
+def test_payload_altered_with_sql_update_is_detected(published):
+    paths, version = published[:2]
+    with duckdb.connect(str(paths.registry)) as con:
+        recorded = con.execute("SELECT payload_sha256 FROM ledger WHERE seq = 1").fetchone()[0]
+        con.execute("UPDATE ledger SET payload = json_merge_patch(payload, '{\"counts\": {\"accepted\": 9}}') "
+                    "WHERE seq = 1")
+        new_payload = json.loads(con.execute("SELECT payload FROM ledger WHERE seq = 1").fetchone()[0])
+    done = verify_cli(paths)
+    assert done.returncode == 1
+    assert (f"ledger row seq 1 altered: dataset_published payload for {version[:12]} no longer matches its "
+            f"payload_sha256 (recorded {recorded[:12]}..., now {sha256_json(new_payload)[:12]}...)") in done.stdout
+    # covering the payload change by also rewriting payload_sha256 breaks the event hash instead
+    with duckdb.connect(str(paths.registry)) as con:
+        con.execute("UPDATE ledger SET payload_sha256 = ? WHERE seq = 1", [sha256_json(new_payload)])
+    done = verify_cli(paths)
+    assert done.returncode == 1
+    assert "ledger row seq 1 altered: event_hash does not recompute" in done.stdout
+
+
+def test_deleted_ledger_row_is_detected(published):
+    paths = published[0]
+    with duckdb.connect(str(paths.registry)) as con:
+        con.execute("DELETE FROM ledger WHERE seq = 2")
+    done = verify_cli(paths)
+    assert done.returncode == 1
+    assert "ledger row seq 2 missing (deleted)" in done.stdout
+    assert verify_all(paths)["problems"] == ["ledger row seq 2 missing (deleted)"]
+
+
+def test_republishing_appends_an_event_and_still_verifies(published, tmp_path):
+    paths, version, adapter_id = published[:3]
+    again = tmp_path / "again"
+    again.mkdir()
+    assert _publish_dataset(paths, again) == version  # unchanged content: no new version, no new event
+    assert _publish_adapter(paths, again, version) == adapter_id  # same weights: same id, new lineage.json
+    _record_evaluation(paths, adapter_id, version)
+    with duckdb.connect(str(paths.registry), read_only=True) as con:
+        kinds = [e["kind"] for e in read_events(con)]
+        assert con.execute("SELECT count(*) FROM adapters").fetchone()[0] == 1
+    assert kinds == ["dataset_published", "adapter_trained", "evaluation_completed", "adapter_trained",
+                     "evaluation_completed"]
+    result = verify_all(paths)
+    assert result["ok"], result["problems"]
+    assert (result["adapters"], result["evaluations"]) == (1, 2)
+
+
+def test_a_failed_event_leaves_no_registry_row(published, tmp_path, monkeypatch):
+    paths, version = published[:2]
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("crash between row and event")
+
+    monkeypatch.setattr(adapters_lib, "append_event", boom)
+    with pytest.raises(RuntimeError, match="crash between"):
+        _publish_adapter(paths, tmp_path, version, weights=b"weights-2")
+    with duckdb.connect(str(paths.registry), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM adapters").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM ledger").fetchone()[0] == 3
