@@ -1,7 +1,6 @@
 """eval_report: base model vs fine-tuned adapter on the held-out split, and the promotion gate."""
 
 import json
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +10,7 @@ from ...lib.base_model import resolve_base_model
 from ...lib.registry import connect, rows_as_dicts
 from ..resources import DataPipelineResource
 from ..training.assets import lora_adapter
+from ..workers import launch_worker, run_folder
 
 EVAL_CODE_VERSION = "eval-1"
 
@@ -63,18 +63,13 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalReportConfig, pip
     spec = Path(config.spec) if config.spec else paths.evaluation_spec
     if not spec.exists():
         raise dg.Failure(f"evaluation spec {spec} not found (see data/config/evaluation.yaml in the repository)")
-    run_dir = paths.adapters / ".runs" / context.run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
     request = {"adapter_dir": str(adapter_dir), "base_model_dir": identity.path, "dataset_dir": row[0],
                "spec_path": str(spec), "device": config.device, "registry": str(paths.registry),
                "scrub_policy": str(pipeline.policy_path()) if pipeline.policy_path() else None}
-    request_path = run_dir / "eval_request.json"
-    request_path.write_text(json.dumps(request, indent=2))
     context.log.info(f"evaluating adapter {adapter_id[:12]} on the held-out split of dataset "
                      f"{lineage['dataset_version'][:12]} with {spec}")
-    result = pipes_subprocess_client.run(
-        command=[sys.executable, "-m", "fine_tune_assets.evaluation_worker", str(request_path)], context=context)
-    return result.get_materialize_result()
+    return launch_worker(context, pipes_subprocess_client, "evaluation_worker", request,
+                         run_folder(paths, context) / "eval_request.json")
 
 
 @dg.asset_check(asset=eval_report, name="promotion_gate", blocking=True,

@@ -1,7 +1,5 @@
 """base_model: the model adapters are trained on, as a local folder with an identity for lineage."""
 
-import json
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +9,7 @@ from ...lib.base_model import resolve_base_model
 from ...lib.registry import VersionNotFound, connect, find_dataset_version
 from ..dataset.assets import dataset_version
 from ..resources import DataPipelineResource
+from ..workers import launch_worker, run_folder
 
 BASE_MODEL_CODE_VERSION = "base-model-1"
 LORA_CODE_VERSION = "lora-1"
@@ -100,19 +99,14 @@ def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, 
             raise dg.Failure(str(exc)) from None
     identity = resolve_base_model(pipeline.base_model, paths.models)
     training = config.training_config()
-    run_dir = paths.root / "adapters" / ".runs" / context.run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = run_folder(paths, context)
     folder = Path(dataset["path"])
     request = {
         "train_path": str(folder / "train.jsonl"), "eval_path": str(folder / "eval.jsonl"),
         "dataset_version": dataset["version_id"], "base_model": identity.to_dict(),
-        "config": training.to_dict(), "run_dir": str(run_dir), "adapters_dir": str(paths.root / "adapters"),
+        "config": training.to_dict(), "run_dir": str(run_dir), "adapters_dir": str(paths.adapters),
         "registry": str(paths.registry), "repo": str(Path(__file__).resolve().parents[3]), "run_id": context.run_id,
     }
-    request_path = run_dir / "request.json"
-    request_path.write_text(json.dumps(request, indent=2))
     context.log.info(f"training on dataset {dataset['version_id'][:12]} ({dataset['n_train']} train / "
                      f"{dataset['n_eval']} eval) from {identity.name}, config {training.config_hash[:12]}")
-    result = pipes_subprocess_client.run(
-        command=[sys.executable, "-m", "fine_tune_assets.training_worker", str(request_path)], context=context)
-    return result.get_materialize_result()
+    return launch_worker(context, pipes_subprocess_client, "training_worker", request, run_dir / "request.json")
