@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,14 @@ class ResponseFormat:
             value = json.loads(text)
         except ValueError:
             return False, None
+        return self._validator.is_valid(value), value
+
+    @cached_property
+    def _validator(self):
+        """Built once: every held-out answer of both models is checked against the same schema."""
         from jsonschema import Draft202012Validator
 
-        return Draft202012Validator(self.schema).is_valid(value), value
+        return Draft202012Validator(self.schema)
 
     def describe(self) -> dict:
         return {"kind": self.kind, "name": self.name, "pattern": self.pattern}
@@ -547,7 +553,7 @@ def record_evaluation(registry: Path, report: dict, report_path: Path) -> str:
     from .registry import connect
 
     eval_id = evaluation_id(report)
-    metrics = {side: {k: v for k, v in m.items()} for side, m in report["metrics"].items()}
+    metrics = report["metrics"]
     gate = report["gate"]
     with connect(registry) as con:
         con.execute(EVALUATIONS_SCHEMA)
