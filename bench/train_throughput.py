@@ -18,6 +18,8 @@ the same model, data, LoRA settings, batch size, number of optimizer steps, seed
   the batches of the other two (other sampler): compare rates, not per-step figures. Its "real
   tokens" are the computed ones (the shared prefix once per batch); "logical tokens" count the prefix
   for every row (what the other variants compute), so tok/s compares both ways.
+* project_no_fused_kernels: project with ``fused_kernels="off"`` (on CUDA the project applies Liger
+  Kernel's RoPE/RMSNorm/SwiGLU when installed; this isolates what they bring). Same as project on CPU.
 * reference: TRL ``SFTTrainer`` on the ``{"messages": [...]}`` rows with TRL's own tokenisation:
   padding to the longest row of the batch (``padding_free=False``, ``packing=False``), loss on every
   non-pad token (TRL's default for conversational data: ``assistant_only_loss=False``),
@@ -43,7 +45,9 @@ CPU runs use fp32 and no activation checkpointing for both (SFTConfig defaults b
 checkpointing on; the recipe's bf16 and 4-bit are CUDA settings). With ``--device cuda`` both use
 bf16 (fp16 without bf16 support) and activation checkpointing, as the project does on CUDA;
 ``--load-in-4bit`` loads NF4 for both (QLoRA; the reference as in TRL's docs, without PEFT's
-``prepare_model_for_kbit_training``, which the project calls).
+``prepare_model_for_kbit_training``; the project freezes the same way, without its fp32 upcast). On
+CUDA the project's padding-free rows use PyTorch's varlen flash attention when available
+(``fine_tune_assets.lib.varlen_attention``), the reference SDPA on padded rows.
 
 Results: a table on stdout and JSON (machine, versions, settings, per-variant metrics) at ``--out``.
 Other processes on the machine distort the figures: the load average before/after is recorded.
@@ -79,7 +83,7 @@ LEARNING_RATE = 2e-4
 WARMUP_RATIO = 0.1
 LOGGING_STEPS = 5
 IGNORE_INDEX = -100
-VARIANTS = ("project", "reference", "project_shared_prefix")
+VARIANTS = ("project", "reference", "project_shared_prefix", "project_no_fused_kernels")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -183,7 +187,8 @@ def make_model_1b(out_dir: Path, tokenizer_dir: Path, seed: int = 0, **overrides
                          pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None
                          else tokenizer.eos_token_id, **settings)
     set_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):  # random init of 1B is slow on CPU
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
@@ -198,7 +203,7 @@ def make_model_1b(out_dir: Path, tokenizer_dir: Path, seed: int = 0, **overrides
 # ----------------------------------------------------------------------------- variants (subprocess)
 
 
-def run_project(spec: dict, work: Path, share_prefix: bool = False) -> dict[str, Any]:
+def run_project(spec: dict, work: Path, share_prefix: bool = False, fused_kernels: str = "auto") -> dict[str, Any]:
     """(a) the project's ``train_adapter``; timing is its own ``train_seconds``. ``share_prefix``: (c)."""
     import trl
 
@@ -227,6 +232,8 @@ def run_project(spec: dict, work: Path, share_prefix: bool = False) -> dict[str,
         if "share_prefix" not in fields:
             raise SystemExit("project_shared_prefix: this TrainingConfig has no share_prefix knob")
         values["share_prefix"] = True
+    if fused_kernels != "auto":
+        values["fused_kernels"] = fused_kernels
     config = TrainingConfig.from_dict(values)
     dropped = sorted(set(values) - fields)
     eval_path = Path(spec["dataset"]) / "eval.jsonl"
@@ -252,6 +259,8 @@ def run_project(spec: dict, work: Path, share_prefix: bool = False) -> dict[str,
         "label_tokens_per_s": metrics["trained_tokens_per_s"],
         "train_loss": metrics["train_loss"],
         "trainable_parameters": metrics["trainable_parameters"],
+        **{k: metrics[k] for k in ("precision", "quantization", "optimizer", "activation_checkpointing",
+                                   "fused_kernels", "attention") if k in metrics},
         "hook_real_tokens": sum(s["real_tokens"] for s in steps_log),
         "hook_logical_tokens": sum(s["logical_tokens"] for s in steps_log),
         "hook_label_tokens": sum(s["label_tokens"] for s in steps_log),
@@ -358,7 +367,8 @@ def variant_main(name: str, spec_path: Path, result_path: Path) -> None:
         if name == "reference":
             result = run_reference(spec, Path(tmp))
         else:
-            result = run_project(spec, Path(tmp), share_prefix=name == "project_shared_prefix")
+            result = run_project(spec, Path(tmp), share_prefix=name == "project_shared_prefix",
+                                 fused_kernels="off" if name == "project_no_fused_kernels" else "auto")
     result["peak_rss_mib"] = max_rss_mib()
     if spec["device"] == "cuda":
         result["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
@@ -393,7 +403,11 @@ def machine_info(device: str) -> dict[str, Any]:
     }
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name(0)
-        info["versions"]["bitsandbytes"] = md.version("bitsandbytes")
+        for package in ("bitsandbytes", "liger-kernel", "triton"):
+            try:
+                info["versions"][package] = md.version(package)
+            except md.PackageNotFoundError:
+                info["versions"][package] = None
     return info
 
 
@@ -498,6 +512,16 @@ def report(results: dict[str, dict], device: str, n_params: int, peak_tflops: fl
                  if device == "cuda" else ""))
         print("(c) project_shared_prefix trains on other batches than (a) and (b) (rows grouped by opening): "
               "compare rates, not per-step figures.")
+    d = results.get("project_no_fused_kernels", {})
+    if a and d and "error" not in a and "error" not in d:
+        ratios["speed_fused_kernels_on_over_off"] = a["real_tokens_per_s"] / d["real_tokens_per_s"]
+        if device == "cuda":
+            ratios["peak_cuda_fused_kernels_on_over_off"] = a["peak_cuda_mib"] / d["peak_cuda_mib"]
+        print()
+        print(f"fused kernels {a.get('fused_kernels') or '(none applied)'}: speed on/off "
+              f"{ratios['speed_fused_kernels_on_over_off']:.2f}x"
+              + (f"   peak CUDA on/off {ratios['peak_cuda_fused_kernels_on_over_off']:.2f}x" if device == "cuda"
+                 else ""))
     print("real tokens/s and s/step: trainer.train() wall time, warm-up step included; steady: steps 2..N-1. "
           "loss tokens: assistant-only (a, c) vs every non-pad token (b). peak RSS: whole subprocess. "
           "real tokens: computed (a shared prefix once per batch); logical: a shared prefix once per row.")
@@ -529,7 +553,9 @@ def main() -> None:
     parser.add_argument("--load-in-4bit", action="store_true", help="QLoRA (NF4) for both; CUDA only")
     parser.add_argument("--peak-tflops", type=float, default=989.0,
                         help="peak dense TFLOPS for MFU (default 989: H100/H200 bf16)")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=None,
+                        help=f"comma-separated, from {', '.join(VARIANTS)} (default: all on CUDA; on CPU all but "
+                             "project_no_fused_kernels, which equals project there)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train_throughput.json")
     parser.add_argument("--make-model-1b", type=Path, metavar="DIR",
                         help="save a random-init ~1B Llama with the --model folder's tokenizer to DIR and exit")
@@ -553,7 +579,8 @@ def main() -> None:
         raise SystemExit("--device cuda: torch sees no CUDA device")
     if args.load_in_4bit and args.device != "cuda":
         raise SystemExit("--load-in-4bit is a CUDA setting here (use --device cuda)")
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = [v.strip() for v in (args.variants or ",".join(
+        VARIANTS if args.device == "cuda" else VARIANTS[:3])).split(",") if v.strip()]
     if not set(variants) <= set(VARIANTS):
         raise SystemExit(f"--variants: choose from {', '.join(VARIANTS)}")
     dataset = (args.dataset or newest_dataset(paths.datasets)).resolve()

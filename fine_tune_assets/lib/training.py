@@ -11,7 +11,11 @@ Choices that matter and why:
 - Tokenisation happens here, not in TRL: with ``padding_free`` and no packing TRL does not enforce
   ``max_length``, and it drops fully-masked rows silently only when truncating. Here every row is
   truncated to ``max_seq_length`` and a row with no trainable token is an error that names it.
-- fp32, no gradient checkpointing on CPU (SFTConfig defaults to bf16 + checkpointing).
+- fp32, no gradient checkpointing on CPU (SFTConfig defaults to bf16 + checkpointing). On CUDA:
+  bf16, activation checkpointing, PyTorch's varlen flash attention for padding-free rows
+  (``varlen_attention``; under SDPA the rows' block mask made attention quadratic in the batch:
+  0.59x the padded recipe on an H200), Liger's RoPE/RMSNorm/SwiGLU kernels when installed, and
+  paged 8-bit AdamW for QLoRA (docs/training-gpu.md has the measurements).
 - Padding-free batching: SDPA on CPU keeps the flattened rows apart via position_ids, but only
   without a KV cache (SFTTrainer.compute_loss passes use_cache=False; a hand-written forward on
   such a batch must too, or rows silently attend to each other). On CPU it is about as fast as
@@ -91,7 +95,7 @@ IDENTITY_FILE = "identity.json"
 # Knobs that change what the run writes or reports, not the weights it trains: left out of the
 # training identity, so flipping them does not orphan the checkpoints of an interrupted run.
 RUN_CONTROL_FIELDS = frozenset({"eval_before_training", "eval_after_training", "resume", "keep_checkpoints",
-                                "export_merged", "logging_steps"})
+                                "export_merged", "logging_steps", "fused_kernels"})
 
 
 class TrainingDataError(ValueError):
@@ -134,6 +138,9 @@ class TrainingConfig:
     lr_scheduler_type: str = "cosine"
     # Compute a system prompt shared by a batch once per batch (batches then group rows by opening).
     share_prefix: bool = False
+    # Liger Kernel's Triton RoPE, RMSNorm and SwiGLU: "auto" = on CUDA when liger-kernel is installed
+    # (pip install 'fine_tune_assets[gpu]'), "on" = required, "off". Speed and memory only.
+    fused_kernels: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)  # passed through to SFTConfig
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,6 +152,8 @@ class TrainingConfig:
         values = self.to_dict()
         if not values["share_prefix"]:
             del values["share_prefix"]
+        if values["fused_kernels"] == "auto":
+            del values["fused_kernels"]
         return values
 
     @property
@@ -249,8 +258,15 @@ def _count_tokens(rows: list[dict]) -> tuple[int, int]:
             sum(sum(1 for x in r["labels"] if x != IGNORE_INDEX) for r in rows))
 
 
-def load_base_model(base_model_dir: str | Path, device: str, load_in_4bit: bool = False):
-    """fp32 on CPU, bf16 (or fp16) on CUDA; optional 4-bit NF4 through bitsandbytes (QLoRA)."""
+def load_base_model(base_model_dir: str | Path, device: str, load_in_4bit: bool = False,
+                    activation_checkpointing: bool | None = None, attn_implementation: str = "sdpa"):
+    """fp32 on CPU, bf16 (or fp16) on CUDA; optional 4-bit NF4 through bitsandbytes (QLoRA).
+
+    A 4-bit model is frozen for LoRA as PEFT's ``prepare_model_for_kbit_training`` does, minus its cast
+    of every non-4-bit weight to fp32: that cast cost 50% more GPU memory at the first step on a 1B
+    Llama (tied 49k-vocab embeddings in fp32), and RMSNorm computes in fp32 anyway. With
+    ``activation_checkpointing`` (default: on CUDA) the embeddings' output requires grad, so
+    checkpointed layers see a graph input; pass False with ``share_prefix``."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -270,12 +286,58 @@ def load_base_model(base_model_dir: str | Path, device: str, load_in_4bit: bool 
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=compute)
         kwargs["device_map"] = {"": 0} if device == "cuda" else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(str(base_model_dir), attn_implementation="sdpa", **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(str(base_model_dir), attn_implementation=attn_implementation,
+                                                 **kwargs)
     if load_in_4bit:
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=device == "cuda")
+        model.requires_grad_(False)
+        if device == "cuda" if activation_checkpointing is None else activation_checkpointing:
+            model.enable_input_require_grads()
     return model
+
+
+def choose_attention(device: str, config: TrainingConfig) -> str:
+    """``torch_varlen`` for padding-free batches on CUDA when PyTorch has it (see ``varlen_attention``),
+    else SDPA. Shared-prefix batches are padded rows with a cache: SDPA."""
+    from . import varlen_attention
+
+    if device == "cuda" and config.padding_free and not config.share_prefix:
+        if varlen_attention.available():
+            return varlen_attention.register()
+        log.warning("padding-free batches under SDPA cost attention quadratic in the batch's tokens on CUDA; "
+                    "PyTorch >= 2.10 (torch.nn.attention.varlen) avoids it, or set padding_free=False")
+    return "sdpa"
+
+
+def apply_fused_kernels(model, mode: str, device: str) -> list[str]:
+    """Swap in Liger Kernel's Triton RoPE, RMSNorm and SwiGLU (what TRL's ``use_liger_kernel`` does),
+    before PEFT wraps the model; returns the kernels applied (lineage), ``[]`` when none.
+
+    Not its loss kernels: ``compute_loss`` projects labelled positions only, so the full-vocabulary
+    logits that Liger's fused linear cross-entropy avoids are never built. Triton kernels need CUDA:
+    ``auto`` is a no-op elsewhere or without the package; ``on`` fails loudly instead.
+    """
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"fused_kernels must be auto, on or off, not {mode!r}")
+    if mode == "off" or (mode == "auto" and device != "cuda"):
+        return []
+    if device != "cuda":
+        raise RuntimeError("fused_kernels='on' needs CUDA (Liger's kernels are Triton GPU kernels)")
+    try:
+        from liger_kernel.transformers import _apply_liger_kernel_to_instance
+        from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
+    except ImportError as error:
+        if mode == "auto":
+            log.info("liger-kernel not installed: training without fused kernels")
+            return []
+        raise RuntimeError("fused_kernels='on' needs liger-kernel (pip install 'fine_tune_assets[gpu]')") from error
+    model_type = getattr(model.config, "model_type", None)
+    if model_type not in MODEL_TYPE_TO_APPLY_LIGER_FN:
+        if mode == "on":
+            raise RuntimeError(f"liger-kernel has no kernels for model type {model_type!r}")
+        return []
+    kernels = {"rope": True, "rms_norm": True, "swiglu": True}
+    _apply_liger_kernel_to_instance(model=model, cross_entropy=False, fused_linear_cross_entropy=False, **kernels)
+    return [f"liger:{name}" for name in kernels]
 
 
 def training_identity(dataset_version: str, base_model_identity: str, config: TrainingConfig) -> str:
@@ -665,10 +727,18 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
     train_tokens, train_label_tokens = _count_tokens(train_rows)
     resume_from = prepare_checkpoint_dir(checkpoint_dir, identity, config.resume)
 
-    model = load_base_model(base_model_dir, device, config.load_in_4bit)
+    on_cuda = device == "cuda"
+    # Checkpointed layers drop a KV cache, so not with share_prefix (its prefix runs once: less activation
+    # memory anyway). TRL defaults activation checkpointing on; off on CPU (slower, and memory is ample).
+    checkpointing = on_cuda and not config.share_prefix
+    attention = choose_attention(device, config)
+    model = load_base_model(base_model_dir, device, config.load_in_4bit, activation_checkpointing=checkpointing,
+                            attn_implementation=attention)
+    fused = apply_fused_kernels(model, config.fused_kernels, device)
+    if fused:
+        note(f"fused kernels: {', '.join(fused)}")
     peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                              target_modules=config.target_modules, task_type="CAUSAL_LM")
-    on_cuda = device == "cuda"
     bf16 = on_cuda and torch.cuda.is_bf16_supported()
     args = SFTConfig(
         output_dir=str(checkpoint_dir),
@@ -685,9 +755,7 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
         data_seed=config.seed,
         bf16=bf16,
         fp16=on_cuda and not bf16,
-        # transformers 5 name; TRL defaults the old one to True. Checkpointed layers drop a KV cache, so
-        # not with share_prefix (its prefix is computed once: less activation memory anyway).
-        activation_checkpointing=on_cuda and not config.share_prefix,
+        activation_checkpointing=checkpointing,  # transformers 5 name; TRL defaults the old one to True
         use_cpu=not on_cuda,
         padding_free=config.padding_free,
         max_length=None,  # rows are truncated above; TRL refuses max_length with padding_free w/o packing
@@ -759,6 +827,12 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
         "steps_per_s": steps_run / train_seconds if train_seconds else 0.0,
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         "device": device,
+        "precision": "bf16" if bf16 else "fp16" if on_cuda else "fp32",
+        "quantization": "nf4 (double quant)" if config.load_in_4bit else None,
+        "optimizer": str(getattr(args.optim, "value", args.optim)),
+        "activation_checkpointing": bool(args.activation_checkpointing),
+        "fused_kernels": fused,
+        "attention": attention,
         "config_hash": config.config_hash,
         "training_identity": identity,
     }

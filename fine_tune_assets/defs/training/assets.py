@@ -70,6 +70,8 @@ class LoraTrainingConfig(dg.Config):
                                                            "(adapters/<id>/merged; not with load_in_4bit)")
     share_prefix: bool = Field(default=False, description="Compute a system prompt shared by a batch once per "
                                                          "batch")
+    fused_kernels: str = Field(default="auto", description="Liger Kernel RoPE/RMSNorm/SwiGLU: auto (on CUDA when "
+                                                           "installed) | on | off")
 
     def training_config(self):
         from ...lib.training import TrainingConfig
