@@ -14,6 +14,7 @@ rows, is not detected by the chain alone; anchoring the head hash elsewhere is a
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,7 +22,9 @@ from datetime import UTC, datetime
 from .hashing import canonical_json, sha256_json, sha256_text
 
 GENESIS_HASH = "0" * 64
-KINDS = ("dataset_published", "adapter_trained", "evaluation_completed")
+KINDS = ("dataset_published", "adapter_trained", "evaluation_completed", "promotion", "rollback", "erasure",
+         "drift_evaluation")
+USER_ENV = "FINE_TUNE_USER"
 
 LEDGER_SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -46,6 +49,20 @@ def _iso(value: datetime) -> str:
 def event_hash(seq: int, kind: str, created_at: datetime, subject: str, payload_sha256: str, prev_hash: str) -> str:
     return sha256_json({"seq": seq, "kind": kind, "created_at": _iso(created_at), "subject": subject,
                         "payload_sha256": payload_sha256, "prev_hash": prev_hash})
+
+
+def current_user() -> str:
+    """Who is acting, for events a person triggers: ``$FINE_TUNE_USER`` (set it where the OS account is
+    shared, e.g. a service account behind a UI), else the OS login name."""
+    import getpass
+
+    name = os.environ.get(USER_ENV, "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers) and no LOGNAME/USER
+        return "unknown"
 
 
 def ledger_exists(con) -> bool:
