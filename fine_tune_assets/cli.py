@@ -5,7 +5,13 @@
     fine-tune-assets datasets list [--json]                     published dataset versions, newest first
     fine-tune-assets datasets show VERSION|latest [--json]      one version: counts, sources, checks
     fine-tune-assets adapters list|show ID|latest [--json]      trained adapters and their lineage
+    fine-tune-assets adapters promote ID|latest --stage S --reason TEXT [--force] [--json]
+    fine-tune-assets adapters rollback --stage S --reason TEXT [--json]   back to the stage's previous adapter
+    fine-tune-assets adapters stages [--json]                   who holds each stage, and every transition
     fine-tune-assets verify [--json]                            re-hash published files, check the ledger chain
+    fine-tune-assets lineage ID|latest | --source FILE | --record ID [--json]   lineage, both directions
+    fine-tune-assets erase --record ID | --source FILE --reason TEXT            erasure request
+    fine-tune-assets dossier ID|latest [--format md|html] [--output FILE]      audit dossier of an adapter
 
 Errors in the input are reported as ``file:line: problem`` and exit code 2, never a stack trace.
 """
@@ -13,6 +19,7 @@ Errors in the input are reported as ``file:line: problem`` and exit code 2, neve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -215,6 +222,8 @@ def cmd_datasets_show(args) -> int:
 def _adapter_rows(registry: Path) -> list[dict]:
     """Registry rows, newest first, each with its latest evaluation under ``evaluation`` (None if never evaluated)."""
     from .lib.evaluation import latest_evaluation
+    from .lib.lineage import adapter_flags
+    from .lib.promotion import current_stages, stage_history
     from .lib.registry import connect, rows_as_dicts
 
     with connect(registry, read_only=True) as con:
@@ -222,8 +231,13 @@ def _adapter_rows(registry: Path) -> list[dict]:
         if "adapters" not in tables:
             return []
         rows = rows_as_dicts(con.execute("SELECT * FROM adapters ORDER BY created_at DESC"))
+        stages = current_stages(con)
+        flags = adapter_flags(con)
         for row in rows:
+            row["flags"] = flags.get(row["adapter_id"], [])
             row["evaluation"] = latest_evaluation(con, row["adapter_id"])
+            row["stages"] = [stage for stage, holder in stages.items() if holder == row["adapter_id"]]
+            row["stage_history"] = stage_history(con, adapter_id=row["adapter_id"])
         return rows
 
 
@@ -234,7 +248,9 @@ def _adapter_summary(row: dict) -> dict:
             "training_config_hash": row["training_config_hash"],
             "training": {k: metrics.get(k) for k in ("train_loss", "eval_loss", "eval_loss_before", "steps",
                                                      "trained_tokens_per_s", "train_seconds", "device")},
-            "eval": row["evaluation"]}
+            "eval": row["evaluation"], "stages": row.get("stages", []),
+            "needs_retraining": any(f["flag"] == "needs_retraining" for f in row.get("flags", [])),
+            "flags": row.get("flags", [])}
 
 
 def cmd_adapters_list(args) -> int:
@@ -246,7 +262,7 @@ def cmd_adapters_list(args) -> int:
         print("no adapters yet: materialize lora_adapter in the UI")
         return 0
     print(f"{'adapter':<14} {'created (UTC)':<20} {'dataset':<14} {'base model':<24} {'steps':>6} "
-          f"{'eval loss':>9} {'format':>7} {'gate':>6}")
+          f"{'eval loss':>9} {'format':>7} {'gate':>6}  stage")
     for r in rows:
         ev = r["eval"] or {}
         tuned = ev.get("fine_tuned") or {}
@@ -254,7 +270,8 @@ def cmd_adapters_list(args) -> int:
         gate = "-" if not ev else ("pass" if ev["gate"]["passed"] else "FAIL")
         print(f"{r['adapter_id'][:12]:<14} {r['created_at'][:19]:<20} {r['dataset_version'][:12]:<14} "
               f"{r['base_model'][:24]:<24} {r['training']['steps']:>6} {_num(loss, 4):>9} "
-              f"{_pct(tuned.get('format_compliance')):>7} {gate:>6}")
+              f"{_pct(tuned.get('format_compliance')):>7} {gate:>6}  {','.join(r['stages']) or '-'}"
+              + ("  NEEDS RETRAIN (erasure)" if r["needs_retraining"] else ""))
     return 0
 
 
@@ -271,12 +288,16 @@ def cmd_adapters_show(args) -> int:
     matches = rows[:1] if args.adapter == "latest" else [r for r in rows if r["adapter_id"].startswith(args.adapter)]
     if len(matches) != 1:
         raise UsageError(f"{len(matches)} adapters match {args.adapter!r}; see `fine-tune-assets adapters list`")
-    summary = {**_adapter_summary(matches[0]), "lineage": json.loads(matches[0]["lineage"])}
+    summary = {**_adapter_summary(matches[0]), "lineage": json.loads(matches[0]["lineage"]),
+               "stage_history": matches[0].get("stage_history", [])}
     if args.json:
         _print_json(summary)
         return 0
     print(f"adapter {summary['adapter_id']}\n  path    {summary['path']}\n  dataset {summary['dataset_version']}\n"
           f"  base    {summary['base_model']}\n  config  {summary['training_config_hash']}")
+    print(f"  stages  {', '.join(summary['stages']) or '-'}")
+    for t in summary["stage_history"]:
+        print(f"    {_transition_line(t)}")
     for key, value in summary["training"].items():
         if value is not None:  # e.g. eval_loss when training skipped its own evaluation (eval_report has it)
             print(f"  {key:<22} {round(value, 4) if isinstance(value, float) else value}")
@@ -294,12 +315,153 @@ def cmd_adapters_show(args) -> int:
     return 0
 
 
+# --- adapter stages ---------------------------------------------------------------------------
+
+def _transition_text(t: dict) -> str:
+    """``promoted X to S (was P; by U: "reason")`` or ``rolled back S from X to P (by U: "reason")``."""
+    by = f"by {t['user_name']}: {json.dumps(t['reason'], ensure_ascii=False)}"
+    if t["action"] == "rollback":
+        return f"rolled back {t['stage']} from {t['previous_adapter_id'][:12]} to {t['adapter_id'][:12]} ({by})"
+    was = (t["previous_adapter_id"] or "none")[:12]
+    return f"promoted {t['adapter_id'][:12]} to {t['stage']} (was {was}; {by})" + (" [forced]" if t["forced"] else "")
+
+
+def _transition_line(t: dict) -> str:
+    return f"{t['created_at'][:19]}  {_transition_text(t)}"
+
+
+def cmd_adapters_promote(args) -> int:
+    from .lib.promotion import PromotionError, promote
+
+    try:
+        row = promote(DataPaths.from_env().registry, args.adapter, args.stage, args.reason,
+                      allow_failed_gate=args.force)
+    except PromotionError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        _print_json(row)
+        return 0
+    forced = f" [forced past: {'; '.join(row['overridden'])}]" if row["overridden"] else ""
+    print(_transition_text({**row, "forced": False}) + forced)
+    return 0
+
+
+def cmd_adapters_rollback(args) -> int:
+    from .lib.promotion import PromotionError, rollback
+
+    try:
+        row = rollback(DataPaths.from_env().registry, args.stage, args.reason)
+    except PromotionError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        _print_json(row)
+    else:
+        print(_transition_text(row))
+    return 0
+
+
+def cmd_adapters_stages(args) -> int:
+    from .lib.promotion import current_stages, stage_history
+    from .lib.registry import connect
+
+    with connect(DataPaths.from_env().registry, read_only=True) as con:
+        current, history = current_stages(con), stage_history(con)
+    if args.json:
+        _print_json({"current": current, "history": history})
+        return 0
+    if not current:
+        print("no stages yet: `fine-tune-assets adapters promote ID --stage production --reason TEXT`")
+        return 0
+    last = {t["stage"]: t for t in history}
+    print(f"{'stage':<14} {'adapter':<14} {'since (UTC)':<20} by")
+    for stage, adapter_id in current.items():
+        print(f"{stage:<14} {adapter_id[:12]:<14} {last[stage]['created_at'][:19]:<20} {last[stage]['user_name']}")
+    print("history (oldest first)")
+    for t in history:
+        print(f"  {_transition_line(t)}")
+    return 0
+
+
+# --- lineage and erasure ---------------------------------------------------------------------
+
+def cmd_lineage(args) -> int:
+    from .lib import lineage
+    from .lib.registry import connect
+
+    modes = [bool(args.adapter), bool(args.source), bool(args.record)]
+    if sum(modes) != 1:
+        raise UsageError("give one of: an adapter id (or 'latest'), --source FILE ..., --record ID ...")
+    registry = DataPaths.from_env().registry
+    if not registry.exists():
+        raise UsageError(f"no registry at {registry}: nothing has been published yet")
+    with connect(registry, read_only=True) as con:
+        try:
+            if args.adapter:
+                result, render = lineage.adapter_lineage(con, args.adapter), lineage.render_adapter_lineage
+            elif args.record:
+                result, render = lineage.record_lineage(con, args.record), lineage.render_record_lineage
+            else:
+                results = [lineage.source_lineage(con, s) for s in args.source]
+                result = results[0] if len(results) == 1 else {"sources": results}
+                render = (lineage.render_source_lineage if len(results) == 1 else
+                          lambda r: "\n".join(lineage.render_source_lineage(x) for x in r["sources"]))
+        except lineage.LineageError as exc:
+            raise UsageError(str(exc)) from None
+    if args.json:
+        _print_json(result)
+    else:
+        print(render(result))
+    return 0
+
+
+def cmd_erase(args) -> int:
+    from .lib.erasure import ErasureError, erase
+
+    try:
+        result = erase(DataPaths.from_env(), args.reason, record_refs=args.record, sources=args.source)
+    except ErasureError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        _print_json(result.to_dict())
+        if os.environ.get("DAGSTER_HOME"):
+            with contextlib.redirect_stdout(sys.stderr):
+                _report_erasure_to_dagster(result)
+        return 0
+    print(f"erasure request {result.request_id[:12]} by {result.user}: {len(result.record_ids)} records"
+          + (f" from {len(result.source_files)} source files" if result.source_files else ""))
+    if result.new_version_created:
+        print(f"  new dataset version {result.new_version} without them "
+              f"({result.erased_from_new_version} removed; {result.counts['train']} train / {result.counts['eval']} eval)")
+    else:
+        print("  no new dataset version: the newest version holds none of these records")
+    print(f"  found in {len(result.affected_versions)} dataset versions: "
+          + (", ".join(v[:12] for v in result.affected_versions) or "none"))
+    print("  adapters flagged needs-retraining: " + (", ".join(a[:12] for a in result.affected_adapters) or "none"))
+    print("  future dataset versions leave these records (and these source files) out as 'erased' quarantine rows")
+    _report_erasure_to_dagster(result)
+    return 0
+
+
+def _report_erasure_to_dagster(result) -> None:
+    """Runless events in the Dagster instance ($DAGSTER_HOME), so the UI shows the flags; best effort."""
+    if not os.environ.get("DAGSTER_HOME"):
+        print("  (DAGSTER_HOME not set: the Dagster UI was not told; the registry and ledger were)")
+        return
+    try:
+        from .defs.erasure_events import report_to_dagster
+
+        n = report_to_dagster(result)
+        print(f"  reported {n} events to the Dagster instance at {os.environ['DAGSTER_HOME']}")
+    except Exception as exc:  # the erasure itself is committed; the UI notice must not turn it into a failure
+        print(f"  warning: could not report to the Dagster instance: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
 # --- verify -----------------------------------------------------------------------------------
 
 def cmd_verify(args) -> int:
     from .lib.verify import verify_all
 
-    result = verify_all(DataPaths.from_env())
+    result = verify_all(DataPaths.from_env(), expect_head=args.expect_head)
     if args.json:
         _print_json(result)
         return 0 if result["ok"] else 1
@@ -308,8 +470,12 @@ def cmd_verify(args) -> int:
         return 0
     summary = (f"{result['events']} ledger events, {result['datasets']} dataset versions, {result['adapters']} "
                f"adapters, {result['evaluations']} evaluations, {result['files']} files re-hashed")
+    for warning in result["warnings"]:
+        print(f"warning: {warning}")
     if result["ok"]:
-        print(f"intact: {summary}")
+        head = result["head"]
+        print(f"intact: {summary}\nledger head: seq {head['seq']} {head['event_hash']} (note it; "
+              "`verify --expect-head HASH` later proves no newer event was deleted before it)")
         return 0
     print(f"{len(result['problems'])} problems ({summary}):")
     for problem in result["problems"]:
@@ -317,9 +483,32 @@ def cmd_verify(args) -> int:
     return 1
 
 
+# --- dossier ----------------------------------------------------------------------------------
+
+def cmd_dossier(args) -> int:
+    from .lib.dossier import DossierError, build_dossier, render_html, render_markdown
+    from .lib.tables import atomic_write_bytes
+
+    try:
+        dossier = build_dossier(DataPaths.from_env(), args.adapter)
+    except DossierError as exc:
+        raise UsageError(str(exc)) from None
+    body = render_html(dossier) if args.format == "html" else render_markdown(dossier)
+    if not args.output:
+        sys.stdout.write(body if body.endswith("\n") else body + "\n")
+        return 0
+    target = Path(args.output)
+    try:
+        atomic_write_bytes(target, body.encode("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    print(target)
+    return 0
+
+
 # --- entry point ------------------------------------------------------------------------------
 
-def _add_list_show(sub, name: str, help_text: str, key: str, list_func, show_func) -> None:
+def _add_list_show(sub, name: str, help_text: str, key: str, list_func, show_func):
     """``NAME list [--json]`` (newest first) and ``NAME show ID|prefix|latest [--json]``."""
     group = sub.add_parser(name, help=help_text).add_subparsers(dest=f"{name}_command", required=True)
     listing = group.add_parser("list", help="newest first")
@@ -329,6 +518,27 @@ def _add_list_show(sub, name: str, help_text: str, key: str, list_func, show_fun
     show.add_argument(key)
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=show_func)
+    return group
+
+
+def _add_stage_commands(group) -> None:
+    """``adapters promote``, ``adapters rollback`` and ``adapters stages``."""
+    p = group.add_parser("promote", help="make an adapter the holder of a stage (recorded in the ledger)")
+    p.add_argument("adapter", help="id, unique prefix, or 'latest'")
+    p.add_argument("--stage", required=True, help="e.g. staging, production")
+    p.add_argument("--reason", required=True, help="why (recorded with your user name)")
+    p.add_argument("--force", action="store_true",
+                   help="promote although the gate failed, there is no evaluation, or it needs retraining")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_adapters_promote)
+    p = group.add_parser("rollback", help="give a stage back to the adapter that held it before the current one")
+    p.add_argument("--stage", required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_adapters_rollback)
+    p = group.add_parser("stages", help="the current adapter of each stage and every transition")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_adapters_stages)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -354,11 +564,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_scrub)
 
     _add_list_show(sub, "datasets", "published dataset versions", "version", cmd_datasets_list, cmd_datasets_show)
-    _add_list_show(sub, "adapters", "trained LoRA adapters", "adapter", cmd_adapters_list, cmd_adapters_show)
+    _add_stage_commands(_add_list_show(sub, "adapters", "trained LoRA adapters", "adapter", cmd_adapters_list,
+                                       cmd_adapters_show))
 
     p = sub.add_parser("verify", help="re-hash published datasets and adapters against the ledger; check its chain")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--expect-head", metavar="HASH",
+                   help="an event hash noted earlier (>= 12 hex chars): fail unless it is still in the chain")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("lineage", help="what an adapter came from, or which versions and adapters hold a record "
+                                       "or a raw file")
+    p.add_argument("adapter", nargs="?", help="adapter id, unique prefix, or 'latest'")
+    p.add_argument("--source", action="append", default=[], metavar="FILE",
+                   help="raw file by recorded name, path (matched by name, else by its sha256) or sha256")
+    p.add_argument("--record", action="append", default=[], metavar="ID", help="record id or unique prefix")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lineage)
+
+    p = sub.add_parser("erase", help="erasure request: publish a version without the records, keep them out of "
+                                     "future versions, flag adapters trained on them")
+    p.add_argument("--record", action="append", default=[], metavar="ID", help="record id or unique prefix")
+    p.add_argument("--source", action="append", default=[], metavar="FILE",
+                   help="every record of a raw file (recorded name, path or sha256)")
+    p.add_argument("--reason", required=True,
+                   help="why (e.g. the request's ticket number); stored in the ledger: no personal data here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_erase)
+
+    p = sub.add_parser("dossier", help="the audit dossier of an adapter, generated from the registry and the ledger")
+    p.add_argument("adapter", help="adapter id, unique prefix, or 'latest'")
+    p.add_argument("--format", choices=("md", "html"), default="md", help="Markdown (default) or one HTML page")
+    p.add_argument("--output", metavar="FILE", help="write to FILE (and print its path) instead of stdout")
+    p.set_defaults(func=cmd_dossier)
     return parser
 
 

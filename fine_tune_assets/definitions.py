@@ -9,6 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import dagster as dg  # noqa: E402
 
+from .defs.audit.assets import model_dossier  # noqa: E402
 from .defs.dataset.assets import dataset_version  # noqa: E402
 from .defs.evaluation.assets import eval_report, promotion_gate  # noqa: E402
 from .defs.ingest.assets import raw_conversations  # noqa: E402
@@ -31,16 +32,17 @@ data_job = dg.define_asset_job(
     config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
 
 training_assets = [base_model, lora_adapter, eval_report]
+audit_assets = [model_dossier]
 
 pipeline_job = dg.define_asset_job(
-    "pipeline_job", selection=dg.AssetSelection.assets(*data_assets, *training_assets),
+    "pipeline_job", selection=dg.AssetSelection.assets(*data_assets, *training_assets, *audit_assets),
     description="The whole graph: publish a dataset version, train a LoRA adapter on it, evaluate it against "
-                "the base model and gate its promotion.",
+                "the base model, gate its promotion and write its audit dossier.",
     executor_def=dg.in_process_executor,  # training and evaluation run in their own processes (Pipes)
     config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
 
 defs = dg.Definitions(
-    assets=[*data_assets, *training_assets],
+    assets=[*data_assets, *training_assets, *audit_assets],
     asset_checks=[*validated_conversations_checks, promotion_gate],
     jobs=[data_job, pipeline_job],
     sensors=[new_raw_files],

@@ -127,10 +127,35 @@ def test_intact_registry_verifies(published):
     paths = published[0]
     done = verify_cli(paths)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.strip() == ("intact: 3 ledger events, 1 dataset versions, 1 adapters, 1 evaluations, "
-                                   "11 files re-hashed")
+    first, head = done.stdout.strip().splitlines()
+    assert first == "intact: 3 ledger events, 1 dataset versions, 1 adapters, 1 evaluations, 11 files re-hashed"
     as_json = json.loads(verify_cli(paths, "--json").stdout)
-    assert as_json["ok"] is True and as_json["problems"] == []
+    assert as_json["ok"] is True and as_json["problems"] == [] and as_json["warnings"] == []
+    assert head.startswith(f"ledger head: seq 3 {as_json['head']['event_hash']}")
+
+
+def test_deleting_the_newest_events_is_caught_against_a_noted_head(published):
+    paths = published[0]
+    noted = verify_all(paths)["head"]["event_hash"]
+    assert verify_cli(paths, "--expect-head", noted[:16]).returncode == 0
+    with duckdb.connect(str(paths.registry)) as con:  # the newest event and its registry row, consistently
+        con.execute("DELETE FROM ledger WHERE seq = 3")
+        con.execute("DELETE FROM evaluations")
+    assert verify_cli(paths).returncode == 0  # the chain alone cannot see it ...
+    done = verify_cli(paths, "--expect-head", noted[:16])
+    assert done.returncode == 1  # ... the noted head can
+    assert f"expected ledger event {noted[:12]}... is not in the chain" in done.stdout
+
+
+def test_registry_row_without_event_is_named(published):
+    paths, version, adapter_id, _ = published
+    with duckdb.connect(str(paths.registry)) as con:
+        con.execute("INSERT INTO adapters SELECT 'f' || substr(adapter_id, 2), created_at + INTERVAL 1 MINUTE, path, "
+                    "dataset_version, base_model, training_config, training_config_hash, metrics, lineage, run_id "
+                    "FROM adapters")
+    problems = verify_all(paths)["problems"]
+    assert problems == [f"adapter f{adapter_id[1:12]} is in the registry with no adapter_trained ledger event "
+                        "(inserted behind the ledger's back?)"]
 
 
 def test_missing_or_empty_registry_has_nothing_to_verify(tmp_path):
@@ -196,7 +221,10 @@ def test_deleted_ledger_row_is_detected(published):
     done = verify_cli(paths)
     assert done.returncode == 1
     assert "ledger row seq 2 missing (deleted)" in done.stdout
-    assert verify_all(paths)["problems"] == ["ledger row seq 2 missing (deleted)"]
+    assert verify_all(paths)["problems"] == [
+        "ledger row seq 2 missing (deleted)",
+        f"adapter {published[2][:12]} is in the registry with no adapter_trained ledger event (inserted behind "
+        "the ledger's back?)"]
 
 
 def test_republishing_appends_an_event_and_still_verifies(published, tmp_path):

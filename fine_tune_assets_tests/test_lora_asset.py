@@ -114,3 +114,59 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir):
     assert listed[0]["eval"]["eval_id"] == eval_meta["eval_id"].value
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(folder))
     assert model.peft_config["default"].r == 16
+
+    _audit_round_trip(data_dir, env, adapter_id, version)
+
+
+def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "fine_tune_assets.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done
+
+
+def _audit_round_trip(data_dir: Path, env: dict, adapter_id: str, version: str) -> None:
+    """Lineage both ways, promotion, erasure, dossier and verify on the real run above."""
+    import pyarrow.parquet as pq
+
+    from fine_tune_assets.lib.hashing import sha256_file
+
+    env = {**env, "FINE_TUNE_USER": "auditor-test"}
+    raw = data_dir / "raw" / "tickets.jsonl"
+    forward = json.loads(_cli(env, "lineage", "latest", "--json").stdout)
+    assert forward["adapter"]["adapter_id"] == adapter_id
+    dataset = forward["dataset_version"]
+    assert dataset["version_id"] == version
+    assert [(s["source_file"], s["source_sha256"]) for s in dataset["sources"]] == [("tickets.jsonl", sha256_file(raw))]
+    assert dataset["scrub_policy"]["recognizers"] and dataset["scrub_policy"]["versions"]["presidio_analyzer"]
+    assert {c["name"] for c in dataset["quality_checks"]} >= {"no_residual_pii", "minimum_examples"}
+    assert forward["base_model"]["identity_hash"] and forward["training"]["config"]["max_steps"] == 60
+    assert forward["evaluation"]["gate"]["passed"] is True
+    assert [e["kind"] for e in forward["ledger_events"]] == ["dataset_published", "adapter_trained",
+                                                             "evaluation_completed"]
+
+    by_source = json.loads(_cli(env, "lineage", "--source", str(raw), "--json").stdout)
+    assert [a["adapter_id"] for a in by_source["adapters"]] == [adapter_id]
+    record = pq.read_table(data_dir / "datasets" / version / "train.parquet", columns=["record_id"])["record_id"][0]
+    by_record = json.loads(_cli(env, "lineage", "--record", record.as_py()[:16], "--json").stdout)["records"][0]
+    assert [v["version_id"] for v in by_record["versions"]] == [version]
+    assert [a["adapter_id"] for a in by_record["adapters"]] == [adapter_id]
+
+    _cli(env, "adapters", "promote", "latest", "--stage", "production", "--reason", "gate passed in test")
+    erased = json.loads(_cli(env, "erase", "--record", record.as_py(), "--reason", "DSR-7 in test", "--json").stdout)
+    assert erased["affected_adapters"] == [adapter_id] and erased["new_version"] not in (None, version)
+    new_train = (data_dir / "datasets" / erased["new_version"] / "train.jsonl").read_text().splitlines()
+    old_train = (data_dir / "datasets" / version / "train.jsonl").read_text().splitlines()
+    assert len(new_train) == len(old_train) - 1 and set(new_train) < set(old_train)
+    listed = json.loads(_cli(env, "adapters", "list", "--json").stdout)
+    assert listed[0]["needs_retraining"] is True and listed[0]["stages"] == ["production"]
+    assert _cli(env, "verify").stdout.startswith("intact:")
+    dossier = _cli(env, "dossier", "latest").stdout
+    for section in ("Identity", "Data", "De-identification", "Quality gates", "Training", "Evaluation",
+                    "Operations", "Integrity"):
+        assert f". {section}" in dossier, section
+    assert "NEEDS RETRAINING" in dossier and erased["request_id"] in dossier and "production" in dossier
+    assert adapter_id in dossier and version in dossier and "no_residual_pii" in dossier
+    html = data_dir / "dossier.html"
+    _cli(env, "dossier", adapter_id[:12], "--format", "html", "--output", str(html))
+    assert html.read_text().startswith("<!DOCTYPE html>") and "<script" not in html.read_text()

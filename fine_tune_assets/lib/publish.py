@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +54,10 @@ class PublishRequest:
     eval_fraction: float
     code_version: str
     run_id: str | None = None
+    # Erasure requests being applied by this publish, on top of those already in the registry
+    # ({record_id: request_id}, {source sha256: request_id}): see lib/erasure.py.
+    erased_records: dict[str, str] = field(default_factory=dict)
+    erased_sources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,11 +74,21 @@ def _jsonl_line(messages: list[dict]) -> bytes:
     return (json.dumps({"messages": messages}, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _write_splits(request: PublishRequest, folder: Path) -> dict[str, str]:
-    """Stream the accepted records in record_id order into the split files; returns each JSONL's sha256."""
+def _erased_request(row: dict, denied: tuple[dict, dict]) -> str | None:
+    records, sources = denied
+    return records.get(row["record_id"]) or sources.get(row.get("source_sha256"))
+
+
+def _write_splits(request: PublishRequest, folder: Path, denied: tuple[dict, dict],
+                  erased_path: Path) -> dict[str, str]:
+    """Stream the accepted records in record_id order into the split files; returns each JSONL's sha256.
+
+    Records under an erasure request go to ``erased_path`` as content-free quarantine rows instead."""
     digests = {s: hashlib.sha256() for s in SPLITS}
     handles = {s: open(folder / f"{s}.jsonl", "wb") for s in SPLITS}
     writers = {s: ParquetRowWriter(folder / f"{s}.parquet", DATASET_SCHEMA) for s in SPLITS}
+    erased = ParquetRowWriter(erased_path, QUARANTINE_SCHEMA)
+    writers["erased"] = erased
     try:
         with duckdb.connect() as con:
             cursor = con.execute("SELECT * FROM read_parquet(?) ORDER BY record_id",
@@ -82,6 +97,12 @@ def _write_splits(request: PublishRequest, folder: Path) -> dict[str, str]:
             while rows := cursor.fetchmany(1024):
                 for values in rows:
                     row = dict(zip(columns, values))
+                    request_id = _erased_request(row, denied)
+                    if request_id:
+                        erased.write({"record_id": row["record_id"], "stage": "erasure", "reason": "erased",
+                                      "detail": f"erasure request {request_id}", "messages_json": None,
+                                      **{f.name: row[f.name] for f in PROVENANCE_FIELDS}})
+                        continue
                     split = split_of(row["record_id"], request.eval_fraction)
                     messages = json.loads(row["messages_json"])
                     line = _jsonl_line(messages)
@@ -93,7 +114,8 @@ def _write_splits(request: PublishRequest, folder: Path) -> dict[str, str]:
         for s in SPLITS:
             handles[s].flush()
             os.fsync(handles[s].fileno())
-            writers[s].close()
+        for w in writers.values():
+            w.close()
     except BaseException:
         for w in writers.values():
             w.abort()
@@ -104,16 +126,24 @@ def _write_splits(request: PublishRequest, folder: Path) -> dict[str, str]:
     return {f"{s}.jsonl": digests[s].hexdigest() for s in SPLITS}
 
 
-def _write_quarantine(request: PublishRequest, target: Path) -> int:
+def _write_quarantine(paths: list[Path], target: Path, denied: tuple[dict, dict]) -> int:
+    """All quarantine rows in a stable order; an erased record keeps its row (the accounting) but loses
+    its (scrubbed) content."""
     with ParquetRowWriter(target, QUARANTINE_SCHEMA) as writer, duckdb.connect() as con:
-        paths = [str(p) for p in request.quarantine_paths if Path(p).exists()]
+        paths = [str(p) for p in paths if Path(p).exists()]
         if paths:
             cursor = con.execute(
                 "SELECT * FROM read_parquet(?, union_by_name=true) ORDER BY source_file, source_line, record_id",
                 [paths])
             columns = [d[0] for d in cursor.description]
             while rows := cursor.fetchmany(1024):
-                writer.write_all(dict(zip(columns, v)) for v in rows)
+                for values in rows:
+                    row = dict(zip(columns, values))
+                    request_id = _erased_request(row, denied)
+                    if request_id and row.get("messages_json") is not None:
+                        row["messages_json"] = None
+                        row["detail"] = f"{row['detail']}; content erased (request {request_id})"
+                    writer.write(row)
     return writer.rows_written
 
 
@@ -129,12 +159,23 @@ def _token_stats(con, folder: Path) -> dict:
     return stats
 
 
-def publish_dataset(paths: DataPaths, request: PublishRequest) -> PublishResult:
+def publish_dataset(paths: DataPaths, request: PublishRequest,
+                    on_register: Callable[[object, str], None] | None = None) -> PublishResult:
+    """Publish (or find) the version of ``request``'s accepted records, less every erased record.
+
+    ``on_register(con, version_id)`` runs inside the registering transaction (the erasure request uses
+    it to commit its rows and ledger event with the version that applies it); it does not run when the
+    content is already published."""
+    from .erasure import denylist
+
     paths.datasets.mkdir(parents=True, exist_ok=True)
     tmp = paths.datasets / f".tmp-{uuid.uuid4().hex}"
+    erased_path = paths.datasets / f".tmp-erased-{uuid.uuid4().hex}.parquet"
     tmp.mkdir()
+    registered_records, registered_sources = denylist(paths.registry)
+    denied = ({**registered_records, **request.erased_records}, {**registered_sources, **request.erased_sources})
     try:
-        digests = _write_splits(request, tmp)
+        digests = _write_splits(request, tmp, denied, erased_path)
         version_id = sha256_json(digests)
         final = paths.datasets / version_id
         with connect(paths.registry) as con:
@@ -144,7 +185,8 @@ def publish_dataset(paths: DataPaths, request: PublishRequest) -> PublishResult:
             if registered:
                 shutil.rmtree(tmp)
                 return PublishResult(version_id, final, False, parent[0] if parent else None)
-            n_quarantined = _write_quarantine(request, tmp / "quarantine.parquet")
+            n_quarantined = _write_quarantine([*request.quarantine_paths, erased_path], tmp / "quarantine.parquet",
+                                              denied)
             token_stats = _token_stats(con, tmp)
             accepted = sum(token_stats[s]["examples"] for s in SPLITS)
             inputs = sum(r["inputs"] for r in request.file_reports)
@@ -172,14 +214,16 @@ def publish_dataset(paths: DataPaths, request: PublishRequest) -> PublishResult:
             if final.exists():  # published by a run that crashed before registering: same content
                 shutil.rmtree(final)
             os.replace(tmp, final)
-            _register(con, final, manifest, request, created_at)
+            _register(con, final, manifest, request, created_at, on_register)
             return PublishResult(version_id, final, True, manifest["parent_version"], counts, token_stats)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+        erased_path.unlink(missing_ok=True)
 
 
-def _register(con, folder: Path, manifest: dict, request: PublishRequest, created_at: datetime) -> None:
+def _register(con, folder: Path, manifest: dict, request: PublishRequest, created_at: datetime,
+              on_register: Callable[[object, str], None] | None = None) -> None:
     version_id = manifest["version_id"]
     counts = manifest["counts"]
     con.execute("BEGIN TRANSACTION")
@@ -211,6 +255,8 @@ def _register(con, folder: Path, manifest: dict, request: PublishRequest, create
         append_event(con, "dataset_published", version_id, {
             "version_id": version_id, "files": manifest["files"],
             "manifest_sha256": sha256_file(folder / "manifest.json"), "counts": counts})
+        if on_register:
+            on_register(con, version_id)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

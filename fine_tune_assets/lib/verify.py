@@ -4,6 +4,12 @@ For every ``dataset_published`` event the dataset folder's files are re-hashed; 
 ``adapter_trained`` event of each adapter (re-publishing an adapter rewrites its lineage.json and
 card, so earlier events describe an earlier state) the adapter folder's top-level files are
 re-hashed, and a file that is missing, changed or not recorded is named. Then the chain itself.
+
+Registry rows with no ledger event are named too: a dataset version or adapter inserted behind the
+ledger's back is a problem; one created before the ledger's first event (published by an older
+version of this tool) is only a warning, since nothing can vouch for it. The chain cannot show that
+its newest rows were deleted: ``expect_head`` (an event hash an auditor noted earlier, e.g. from a
+dossier or an earlier ``verify``) must still be in the chain.
 """
 
 from __future__ import annotations
@@ -38,19 +44,49 @@ def _compare(label: str, folder: Path, recorded: dict, problems: list[str], extr
     return checked
 
 
-def verify_all(paths: DataPaths) -> dict:
-    """{ok, problems, events, files, datasets, adapters, evaluations, nothing_to_verify}."""
-    result = {"ok": True, "problems": [], "events": 0, "files": 0, "datasets": 0, "adapters": 0,
-              "evaluations": 0, "nothing_to_verify": False}
+def _rows_without_events(con, events: list[dict], problems: list[str], warnings: list[str]) -> None:
+    tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    first = events[0]["created_at"] if events else None
+    covered = {(e["kind"], e["subject"]) for e in events}
+    for table, key, kind, label in (("dataset_versions", "version_id", "dataset_published", "dataset version"),
+                                    ("adapters", "adapter_id", "adapter_trained", "adapter"),
+                                    ("evaluations", "eval_id", "evaluation_completed", "evaluation")):
+        if table not in tables:
+            continue
+        for subject, created_at in con.execute(f"SELECT {key}, created_at FROM {table} ORDER BY created_at").fetchall():
+            if (kind, subject) in covered:
+                continue
+            if first is None or created_at < first:
+                warnings.append(f"{label} {subject[:12]} predates the ledger: its files cannot be verified")
+            else:
+                problems.append(f"{label} {subject[:12]} is in the registry with no {kind} ledger event "
+                                "(inserted behind the ledger's back?)")
+
+
+def verify_all(paths: DataPaths, expect_head: str | None = None) -> dict:
+    """{ok, problems, warnings, head, events, files, datasets, adapters, evaluations, nothing_to_verify}."""
+    result = {"ok": True, "problems": [], "warnings": [], "head": None, "events": 0, "files": 0, "datasets": 0,
+              "adapters": 0, "evaluations": 0, "nothing_to_verify": False}
     if not paths.registry.exists():
         result["nothing_to_verify"] = True
         return result
     with connect(paths.registry, read_only=True) as con:
         events = read_events(con)
         problems = verify_chain(con, events)
+        _rows_without_events(con, events, problems, result["warnings"])
     result["events"] = len(events)
+    if events:
+        result["head"] = {"seq": events[-1]["seq"], "event_hash": events[-1]["event_hash"]}
+    if expect_head:
+        expected = expect_head.strip().lower()
+        if not any(e["event_hash"].startswith(expected) for e in events) or len(expected) < 12:
+            problems.append(f"expected ledger event {expected[:12]}... is not in the chain (newest events deleted, "
+                            "or the registry was replaced)" if len(expected) >= 12 else
+                            "--expect-head needs at least 12 hex characters of an event hash")
     if not events:
-        result["nothing_to_verify"] = True
+        result["problems"] = problems
+        result["ok"] = not problems
+        result["nothing_to_verify"] = not problems
         return result
     latest_adapter: dict[str, dict] = {}
     for event in events:

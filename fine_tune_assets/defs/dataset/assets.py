@@ -6,6 +6,7 @@ import dagster as dg
 from ...lib.gates import evaluate_gates
 from ...lib.publish import PublishRequest, publish_dataset
 from ..metadata import md_table
+from ..openlineage import emits_openlineage
 from ..resources import DataPipelineResource, upstream_stage
 from ..validate.assets import validated_conversations
 
@@ -14,6 +15,7 @@ DATASET_CODE_VERSION = "dataset-1"
 
 @dg.asset(group_name="data", code_version=DATASET_CODE_VERSION, deps=[validated_conversations],
           kinds={"duckdb", "parquet"})
+@emits_openlineage
 def dataset_version(context: dg.AssetExecutionContext, pipeline: DataPipelineResource) -> dg.MaterializeResult:
     """Publishes the validated records as a dataset version whose id is the sha256 of its content.
     Refuses to publish unless every blocking quality gate passed on exactly this validated data.

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from ...lib.base_model import resolve_base_model
 from ...lib.registry import connect, rows_as_dicts
+from ..openlineage import emits_openlineage
 from ..resources import DataPipelineResource
 from ..training.assets import lora_adapter
 from ..workers import launch_worker, run_folder
@@ -31,6 +32,7 @@ def _adapter_row(registry: Path, wanted: str) -> dict:
 
 
 @dg.asset(group_name="training", code_version=EVAL_CODE_VERSION, deps=[lora_adapter], kinds={"pytorch"})
+@emits_openlineage
 def eval_report(context: dg.AssetExecutionContext, config: EvalReportConfig, pipeline: DataPipelineResource,
                 pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
     """Evaluates an adapter (default: the latest ``lora_adapter`` materialization) against its base model on

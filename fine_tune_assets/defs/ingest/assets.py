@@ -5,10 +5,12 @@ import dagster as dg
 
 from ...lib.stages import INGEST_CODE_VERSION, ingest_stage
 from ..metadata import md_table, stage_metadata
+from ..openlineage import emits_openlineage
 from ..resources import DataPipelineResource
 
 
 @dg.asset(group_name="data", code_version=INGEST_CODE_VERSION, kinds={"python", "parquet"})
+@emits_openlineage
 def raw_conversations(context: dg.AssetExecutionContext, pipeline: DataPipelineResource) -> dg.MaterializeResult:
     """Reads every JSONL, CSV and Parquet file under ``raw/`` (tabular files through a declared mapping).
     Each record gets a content-hash ``record_id`` and its source file, sha256 and line; anything

@@ -7,12 +7,14 @@ import dagster as dg
 
 from ...lib.stages import SCRUB_CODE_VERSION, scrub_stage
 from ..metadata import md_table, stage_metadata
+from ..openlineage import emits_openlineage
 from ..resources import DataPipelineResource, upstream_stage
 from ..ingest.assets import raw_conversations
 
 
 @dg.asset(group_name="data", code_version=SCRUB_CODE_VERSION, deps=[raw_conversations],
           kinds={"presidio", "parquet"})
+@emits_openlineage
 def scrubbed_conversations(context: dg.AssetExecutionContext,
                            pipeline: DataPipelineResource) -> dg.MaterializeResult:
     """PII replaced by typed placeholders (``<PERSON_1>`` stays one person within a conversation) or

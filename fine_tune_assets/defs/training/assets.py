@@ -8,6 +8,7 @@ from pydantic import Field
 from ...lib.base_model import resolve_base_model
 from ...lib.registry import VersionNotFound, connect, find_dataset_version
 from ..dataset.assets import dataset_version
+from ..openlineage import emits_openlineage
 from ..resources import DataPipelineResource
 from ..workers import launch_worker, run_folder
 
@@ -16,6 +17,7 @@ LORA_CODE_VERSION = "lora-1"
 
 
 @dg.asset(group_name="training", code_version=BASE_MODEL_CODE_VERSION, kinds={"pytorch", "safetensors"})
+@emits_openlineage
 def base_model(context: dg.AssetExecutionContext, pipeline: DataPipelineResource) -> dg.MaterializeResult:
     """Resolves the configured base model (``pipeline.base_model``, the same one whose tokenizer sets
     the token limits of the data stages) into a transformers folder under ``models/``, converting
@@ -86,6 +88,7 @@ class LoraTrainingConfig(dg.Config):
 
 @dg.asset(group_name="training", code_version=LORA_CODE_VERSION, deps=[dataset_version, base_model],
           kinds={"pytorch", "peft"})
+@emits_openlineage
 def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, pipeline: DataPipelineResource,
                  pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
     """A LoRA adapter trained with TRL's SFTTrainer on a pinned (or the newest) dataset version, in its

@@ -5,12 +5,14 @@ import dagster as dg
 
 from ...lib.stages import VALIDATE_CODE_VERSION, validate_stage
 from ..metadata import stage_metadata
+from ..openlineage import emits_openlineage
 from ..resources import DataPipelineResource, upstream_stage
 from ..scrub.assets import scrubbed_conversations
 
 
 @dg.asset(group_name="data", code_version=VALIDATE_CODE_VERSION, deps=[scrubbed_conversations],
           kinds={"python", "parquet"})
+@emits_openlineage
 def validated_conversations(context: dg.AssetExecutionContext,
                             pipeline: DataPipelineResource) -> dg.MaterializeResult:
     """Scrubbed records that pass the content checks, with their token counts (base model's tokenizer
