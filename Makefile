@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup run dataset test ui bench sample clean
+.PHONY: setup run dataset test ui ui-audit bench sample clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,10 @@ test: setup $(DAGSTER_HOME)/dagster.yaml
 
 ui: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
+
+# For auditors: the same instance and code, no launching, no toggling (mutations are off), localhost only.
+ui-audit: setup $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster-webserver --read-only -h 127.0.0.1 -p 3001 -w workspace.yaml
 
 bench: setup
 	$(BIN)/python bench/pii_recall.py

@@ -21,6 +21,7 @@ from pathlib import Path
 from dagster_pipes import open_dagster_pipes
 
 from .lib.adapters import publish_adapter
+from .lib.ledger import event_reference
 from .lib.training import TrainingConfig, merged_dir_for, train_adapter, training_identity
 
 
@@ -68,6 +69,7 @@ def main(request_path: str) -> None:
                 "steps": metrics["steps"],
                 "resumed_from_step": metrics["resumed_from_step"],
                 "training_identity": identity,
+                "ledger_event": event_reference(Path(request["registry"]), "adapter_trained", adapter_id) or "-",
                 "trained_tokens_per_s": round(metrics["trained_tokens_per_s"], 1),
                 "train_seconds": round(metrics["train_seconds"], 1),
                 "device": metrics["device"],

@@ -56,7 +56,9 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir):
     data = dg.materialize(every_asset, instance=instance, resources=resources,
                           selection=dg.AssetSelection.assets(*data_assets))
     assert data.success
-    version = data.asset_materializations_for_node("dataset_version")[0].metadata["dataset_version"].value
+    dataset_meta = data.asset_materializations_for_node("dataset_version")[0].metadata
+    version = dataset_meta["dataset_version"].value
+    assert dataset_meta["ledger_event"].value.startswith("seq 1 ") and len(dataset_meta["manifest_sha256"].value) == 64
 
     run_config = {"ops": {"lora_adapter": {"config": {"max_steps": 60, "per_device_batch_size": 4,
                                                       "gradient_accumulation_steps": 1, "save_steps": 2,
@@ -69,6 +71,7 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir):
     folder = Path(metadata["path"].value)
     assert folder.name == adapter_id and metadata["dataset_version"].value == version
     assert metadata["steps"].value == 60
+    assert metadata["ledger_event"].value.startswith("seq 2 ")  # dataset_published is seq 1
     lineage = json.loads((folder / "lineage.json").read_text())
     assert lineage["dataset_version"] == version
     assert lineage["base_model"]["path"] == str(tiny_model_dir)
@@ -86,6 +89,7 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir):
                                raise_on_error=False)
     eval_meta = evaluated.asset_materializations_for_node("eval_report")[0].metadata
     assert eval_meta["adapter_id"].value == adapter_id and eval_meta["dataset_version"].value == version
+    assert eval_meta["ledger_event"].value.startswith("seq 3 ")
     report = json.loads(Path(eval_meta["report_json"].value).read_text())
     base, tuned = report["metrics"]["base"], report["metrics"]["fine_tuned"]
     assert evaluated.success, (report["gate"], base, tuned)

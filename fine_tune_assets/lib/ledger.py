@@ -153,3 +153,20 @@ def verify_chain(con, events: list[dict] | None = None) -> list[str]:
                             f"match {previous} {_short(prev_event_hash)}")
         expected_seq, prev_event_hash = seq + 1, row["event_hash"]
     return problems
+
+
+def event_reference(registry, kind: str, subject: str) -> str | None:
+    """``"seq N <event_hash>"`` of the newest ``kind`` event about ``subject`` (UI metadata, so a
+    materialization points at its ledger entry), or None when there is none."""
+    from pathlib import Path
+
+    from .registry import connect
+
+    if not Path(registry).exists():
+        return None
+    with connect(registry, read_only=True) as con:
+        if not ledger_exists(con):
+            return None
+        row = con.execute("SELECT seq, event_hash FROM ledger WHERE kind = ? AND subject = ? ORDER BY seq DESC "
+                          "LIMIT 1", [kind, subject]).fetchone()
+    return f"seq {row[0]} {row[1]}" if row else None

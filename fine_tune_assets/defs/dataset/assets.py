@@ -1,9 +1,13 @@
 """dataset_version: split, canonical JSONL + Parquet, content-addressed folder, DuckDB registry."""
 
 
+import json
+
 import dagster as dg
 
 from ...lib.gates import evaluate_gates
+from ...lib.hashing import sha256_file
+from ...lib.ledger import event_reference
 from ...lib.publish import PublishRequest, publish_dataset
 from ..metadata import md_table
 from ..openlineage import emits_openlineage
@@ -52,7 +56,13 @@ def dataset_version(context: dg.AssetExecutionContext, pipeline: DataPipelineRes
         "new_version": result.created,
         "parent_version": result.parent_version or "(first version)",
         "scrub_policy_hash": cumulative["scrub"]["policy_hash"],
+        "ledger_event": event_reference(pipeline.paths.registry, "dataset_published", result.version_id) or "-",
     }
+    manifest = result.path / "manifest.json"
+    if manifest.exists():
+        recorded = json.loads(manifest.read_text(encoding="utf-8"))
+        metadata["manifest_sha256"] = sha256_file(manifest)
+        metadata["content_hashes"] = dg.MetadataValue.json(recorded.get("content_hashes") or {})
     if result.created:
         counts = result.counts
         metadata.update({
