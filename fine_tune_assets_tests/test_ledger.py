@@ -256,3 +256,17 @@ def test_a_failed_event_leaves_no_registry_row(published, tmp_path, monkeypatch)
     with duckdb.connect(str(paths.registry), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM adapters").fetchone()[0] == 1
         assert con.execute("SELECT count(*) FROM ledger").fetchone()[0] == 3
+
+
+def test_edited_eval_report_is_named(published):
+    paths, version, adapter_id, _ = published
+    eval_dir = paths.adapters / adapter_id / "eval"
+    eval_dir.mkdir()
+    (eval_dir / "eval_report.json").write_text("{}")
+    (eval_dir / "report.md").write_text("format compliance 40%\n")
+    _record_evaluation(paths, adapter_id, version)  # the newest evaluation now has its report files hashed
+    assert verify_all(paths)["ok"]
+    (eval_dir / "report.md").write_text("format compliance 99%\n")
+    problems = verify_all(paths)["problems"]
+    assert len(problems) == 1 and problems[0].startswith(
+        f"eval report of adapter {adapter_id[:12]} file report.md changed: sha256 recorded")

@@ -552,9 +552,13 @@ def record_evaluation(registry: Path, report: dict, report_path: Path) -> str:
     from .ledger import append_event, transaction
     from .registry import connect
 
+    from .hashing import sha256_file
+
     eval_id = evaluation_id(report)
     metrics = report["metrics"]
     gate = report["gate"]
+    folder = Path(report_path).parent  # the report files, hashed so that `verify` notices an edited report
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()} if folder.is_dir() else {}
     with connect(registry) as con:
         con.execute(EVALUATIONS_SCHEMA)
         with transaction(con):  # the row and its ledger event, or neither
@@ -568,7 +572,8 @@ def record_evaluation(registry: Path, report: dict, report_path: Path) -> str:
                 "eval_set_sha256": report["eval_set"]["sha256"], "spec_hash": report["config"]["spec_hash"],
                 "gate_passed": bool(gate.get("passed")),
                 "primary_metric": {"name": gate.get("primary_metric"), "base": gate.get("base"),
-                                   "fine_tuned": gate.get("fine_tuned")}})
+                                   "fine_tuned": gate.get("fine_tuned")},
+                **({"files": files} if files else {})})
     return eval_id
 
 

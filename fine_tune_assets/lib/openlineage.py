@@ -375,16 +375,21 @@ def base_model_dataset(namespace: str, folder: Path, identity_hash: str | None, 
                    producer=producer)
 
 
+def _hashed_top_level_files(folder: Path):
+    """File entries with sha256 for the top-level files of ``folder`` (None when it is missing)."""
+    if not folder.is_dir():
+        return None
+    from .hashing import sha256_file
+
+    names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    return _file_entries(folder, names, {n: sha256_file(folder / n) for n in names})
+
+
 def adapter_dataset(namespace: str, folder: Path, adapter_id: str | None = None, hash_files: bool = False,
                     producer: str | None = None) -> Dataset:
     """An adapter ``adapters/<adapter_id>/``; ``hash_files``: sha256 of its top-level files (megabytes)."""
     folder = Path(folder)
-    files = None
-    if hash_files and folder.is_dir():
-        from .hashing import sha256_file
-
-        names = sorted(p.name for p in folder.iterdir() if p.is_file())
-        files = _file_entries(folder, names, {n: sha256_file(folder / n) for n in names})
+    files = _hashed_top_level_files(folder) if hash_files else None
     return dataset(namespace, folder.parent, version=adapter_id or folder.name, files=files, producer=producer)
 
 
@@ -392,12 +397,7 @@ def eval_report_dataset(namespace: str, folder: Path, eval_id: str | None, hash_
                         producer: str | None = None) -> Dataset:
     """An evaluation ``adapters/<adapter_id>/eval/`` (one per adapter)."""
     folder = Path(folder)
-    files = None
-    if hash_files and folder.is_dir():
-        from .hashing import sha256_file
-
-        names = sorted(p.name for p in folder.iterdir() if p.is_file())
-        files = _file_entries(folder, names, {n: sha256_file(folder / n) for n in names})
+    files = _hashed_top_level_files(folder) if hash_files else None
     return dataset(namespace, folder, version=eval_id, files=files, producer=producer)
 
 

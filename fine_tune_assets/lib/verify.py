@@ -3,7 +3,8 @@
 For every ``dataset_published`` event the dataset folder's files are re-hashed; for the newest
 ``adapter_trained`` event of each adapter (re-publishing an adapter rewrites its lineage.json and
 card, so earlier events describe an earlier state) the adapter folder's top-level files are
-re-hashed, and a file that is missing, changed or not recorded is named. Then the chain itself.
+re-hashed, and a file that is missing, changed or not recorded is named; likewise the report files
+of each adapter's newest evaluation. Then the chain itself.
 
 Registry rows with no ledger event are named too: a dataset version or adapter inserted behind the
 ledger's back is a problem; one created before the ledger's first event (published by an older
@@ -89,6 +90,7 @@ def verify_all(paths: DataPaths, expect_head: str | None = None) -> dict:
         result["nothing_to_verify"] = not problems
         return result
     latest_adapter: dict[str, dict] = {}
+    latest_report: dict[str, dict] = {}  # re-evaluating rewrites adapters/<id>/eval/: the newest event counts
     for event in events:
         payload = event["payload"]
         if not isinstance(payload, dict):
@@ -105,10 +107,15 @@ def verify_all(paths: DataPaths, expect_head: str | None = None) -> dict:
             latest_adapter[payload.get("adapter_id", event["subject"])] = payload
         elif event["kind"] == "evaluation_completed":
             result["evaluations"] += 1
+            if payload.get("files"):  # events before report hashing have none
+                latest_report[payload.get("adapter_id", "")] = payload
     for adapter_id, payload in latest_adapter.items():
         result["files"] += _compare(f"adapter {adapter_id[:12]}", paths.adapters / adapter_id,
                                     payload.get("files") or {}, problems, extra_allowed=False)
         result["adapters"] += 1
+    for adapter_id, payload in latest_report.items():
+        result["files"] += _compare(f"eval report of adapter {adapter_id[:12]}", paths.adapters / adapter_id / "eval",
+                                    payload["files"], problems, extra_allowed=False)
     result["problems"] = problems
     result["ok"] = not problems
     return result
