@@ -427,14 +427,15 @@ def cmd_erase(args) -> int:
             with contextlib.redirect_stdout(sys.stderr):
                 _report_erasure_to_dagster(result)
         return 0
-    print(f"erasure request {result.request_id[:12]} by {result.user}: {len(result.record_ids)} records"
-          + (f" from {len(result.source_files)} source files" if result.source_files else ""))
+    n, files = len(result.record_ids), len(result.source_files)
+    print(f"erasure request {result.request_id[:12]} by {result.user}: {n} record{'s' * (n != 1)}"
+          + (f" from {files} source file{'s' * (files != 1)}" if files else ""))
     if result.new_version_created:
         print(f"  new dataset version {result.new_version} without them "
               f"({result.erased_from_new_version} removed; {result.counts['train']} train / {result.counts['eval']} eval)")
     else:
         print("  no new dataset version: the newest version holds none of these records")
-    print(f"  found in {len(result.affected_versions)} dataset versions: "
+    print(f"  found in {len(result.affected_versions)} dataset version{'s' * (len(result.affected_versions) != 1)}: "
           + (", ".join(v[:12] for v in result.affected_versions) or "none"))
     print("  adapters flagged needs-retraining: " + (", ".join(a[:12] for a in result.affected_adapters) or "none"))
     print("  future dataset versions leave these records (and these source files) out as 'erased' quarantine rows")
