@@ -169,12 +169,13 @@ def test_promotion_erasure_and_drift_events_fill_operations(tmp_path):
     assert html.index("NEEDS RETRAINING") < html.index("1. Identity")
     assert "class='banner critical'" in html and "@media print" in html and "<link" not in html
 
-    # the replaced adapter: not flagged, no stage now, its history names the promotion that replaced it
+    # the replaced adapter: trained on the same (affected) dataset version, so it needs retraining too even
+    # though this event names only the newer adapter; no stage now; its history names its replacement
     older = build_dossier(paths, first)
-    assert not older["needs_retraining"]
+    assert older["needs_retraining"]
     assert _rows(older, "operations")["current stage(s)"]["value"] == "none: the adapter holds no stage"
     assert len(_table(older, "operations", "Stage history")["rows"]) == 2
-    assert _rows(older, "operations")["needs retraining"]["value"].startswith("no: an erasure affects its dataset")
+    assert _rows(older, "operations")["needs retraining"]["value"].startswith("YES")
     assert "previous adapter" not in _rows(older, "evaluation")  # nothing earlier on its lineage
 
     # a rollback gives production back to the first adapter

@@ -205,3 +205,48 @@ def test_erasure_is_reported_to_the_dagster_instance(world, tmp_path):
     metadata = observation.asset_observation.metadata
     assert metadata["adapter_id"].value == adapter_id and metadata["needs_retraining"].value is True
     assert rows[1]["messages_json"] not in str(metadata)
+
+
+def test_erasure_that_recreates_an_older_version_makes_it_latest_again(tmp_path):
+    from fine_tune_assets.lib.registry import erased_records_in, find_dataset_version
+
+    paths = DataPaths.from_env(tmp_path / "data")
+    rows = _rows()
+    tickets = [r for r in rows if r["source_file"] == "tickets.jsonl"]
+    first = tmp_path / "first"
+    first.mkdir()
+    v1 = _publish(paths, first, tickets)  # only tickets.jsonl (reports still name both files: 0 inputs from chats)
+    v2 = _publish(paths, tmp_path, rows)  # both files
+    result = erase(paths, "contract ended", sources=["chats.jsonl"], user="bob")
+    assert not result.new_version_created and result.new_version == v1
+    with connect(paths.registry, read_only=True) as con:
+        assert erased_records_in(con, v2) == 6 and erased_records_in(con, v1) == 0
+        assert find_dataset_version(con, "latest")["version_id"] == v1  # v2 is newer but holds erased records
+        assert find_dataset_version(con, v2[:8])["version_id"] == v2  # still reachable by id, for audits
+
+
+def test_source_erasure_matches_exact_names_or_content_only(world, tmp_path):
+    paths, rows, version, adapter_id = world
+    with pytest.raises(ErasureError, match="in no dataset version"):
+        erase(paths, "why", sources=["exports/tickets.jsonl"])  # same base name, not the recorded name
+    local = tmp_path / "renamed.jsonl"
+    local.write_text("not the recorded bytes\n")
+    with pytest.raises(ErasureError, match="in no dataset version"):
+        erase(paths, "why", sources=[str(local)])
+
+
+@pytest.mark.parametrize("tamper, expected", [
+    ("DELETE FROM erasures", "records are missing from the erasures table"),
+    ("DELETE FROM adapter_flags", "needs_retraining flag of erasure request"),
+    ("DELETE FROM ledger", "is in the registry with no dataset_published ledger event"),
+])
+def test_verify_catches_edits_to_erasures_and_flags(world, tamper, expected):
+    import duckdb
+
+    paths, rows, version, adapter_id = world
+    erase(paths, "DSR-5", record_refs=[rows[2]["record_id"]], user="carol")
+    assert verify_all(paths)["ok"]
+    with duckdb.connect(str(paths.registry)) as con:
+        con.execute(tamper)
+    result = verify_all(paths)
+    assert not result["ok"] and any(expected in p for p in result["problems"]), result["problems"]

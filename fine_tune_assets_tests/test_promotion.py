@@ -263,3 +263,26 @@ def test_a_failure_inside_the_transaction_leaves_neither_row_nor_event(three, mo
         assert len(read_events(con)) == events_before + 2
         assert current_stages(con) == {"production": b}
     assert verify_all(paths)["ok"]
+
+
+def test_verify_catches_an_edited_stage_history(tmp_path):
+    import duckdb
+
+    from fine_tune_assets.lib.promotion import promote
+    from fine_tune_assets.lib.verify import verify_all
+    from fine_tune_assets.settings import DataPaths
+
+    from .test_ledger import _publish_adapter, _publish_dataset, _record_evaluation
+
+    paths = DataPaths.from_env(tmp_path / "data")
+    version = _publish_dataset(paths, tmp_path)
+    first = _publish_adapter(paths, tmp_path, version, b"w-1")
+    second = _publish_adapter(paths, tmp_path, version, b"w-2")
+    for adapter_id in (first, second):
+        _record_evaluation(paths, adapter_id, version)
+        promote(paths.registry, adapter_id, "production", "test", user="alice")
+    assert verify_all(paths)["ok"]
+    with duckdb.connect(str(paths.registry)) as con:  # swap who holds production behind the ledger's back
+        con.execute("UPDATE adapter_stages SET adapter_id = ? WHERE adapter_id = ?", [first, second])
+    problems = verify_all(paths)["problems"]
+    assert any("missing from or altered in adapter_stages" in p for p in problems), problems

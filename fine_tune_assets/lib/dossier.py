@@ -143,8 +143,8 @@ def resolve_adapter(con, wanted: str) -> dict:
     if wanted in ("", "latest"):
         rows = rows_as_dicts(con.execute("SELECT * FROM adapters ORDER BY created_at DESC LIMIT 1"))
     else:
-        rows = rows_as_dicts(con.execute("SELECT * FROM adapters WHERE adapter_id LIKE ? ORDER BY created_at DESC",
-                                         [wanted + "%"]))
+        rows = rows_as_dicts(con.execute(
+            "SELECT * FROM adapters WHERE starts_with(adapter_id, ?) ORDER BY created_at DESC", [wanted]))
     if len(rows) != 1:
         raise DossierError(f"{len(rows)} adapters match {wanted!r}; see `fine-tune-assets adapters list`")
     return rows[0]
@@ -240,7 +240,9 @@ def build_dossier(paths_or_registry, adapter_id: str) -> dict:
         if previous.get("adapter_id") else None
     mine = [e for e in events if _mentions(e, aid, version_id)]
     erasures = [e for e in mine if e["kind"] == "erasure"]
-    retrain = [e for e in erasures if aid in ((e["payload"] or {}).get("affected_adapters") or [])]
+    # needs retraining: named by the erasure, or trained (later) on a version that holds erased records
+    retrain = [e for e in erasures if aid in ((e["payload"] or {}).get("affected_adapters") or [])
+               or version_id in ((e["payload"] or {}).get("affected_versions") or [])]
     head = events[-1] if events else None
     ctx = {"paths": paths, "adapter": adapter, "aid": aid, "version_id": version_id, "dataset": dataset,
            "sources": sources, "stage_counts": stage_counts, "lineage": lineage, "metrics": metrics,
@@ -845,11 +847,11 @@ def _operations(ctx: dict) -> dict:
                                "-", "-", "-", "-", "-", "-", "-"]]
     new_versions = [e["payload"]["new_version"] for e in ctx["retrain"] if e["payload"].get("new_version")]
     if ctx["retrain"]:
-        verdict = (f"YES: named in {len(ctx['retrain'])} erasure request(s) above" + (
+        verdict = (f"YES: trained on records erased by {len(ctx['retrain'])} erasure request(s) above" + (
             f"; retrain on dataset version {', '.join(_short(v) for v in new_versions)}" if new_versions else ""))
     elif ctx["erasures"]:
-        verdict = ("no: an erasure affects its dataset version but does not name this adapter among those "
-                   "trained on the erased records")
+        verdict = ("no: an erasure request mentions it (e.g. its dataset version is the one published without "
+                   "the erased records), but it was not trained on erased records")
     else:
         verdict = "no: no erasure request affects it"
     blocks.append(fields(item("needs retraining", verdict)))

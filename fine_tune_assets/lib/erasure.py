@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from ..settings import DataPaths
 from .hashing import sha256_json
-from .ledger import append_event, current_user, transaction
+from .ledger import append_event, current_user, read_events, transaction
 from .lineage import LineageError, resolve_records, resolve_source, table_names
 from .records import RECORD_SCHEMA
 from .registry import connect, rows_as_dicts
@@ -97,7 +97,7 @@ def _resolve(con, record_refs: list[str], sources: list[str]) -> tuple[list[str]
         record_ids = set(resolve_records(con, record_refs).values()) if record_refs else set()
         resolved_sources = []
         for source in sources:
-            match, names, sha = resolve_source(con, source)
+            match, names, sha = resolve_source(con, source, strict=True)
             if not names:
                 raise LineageError(f"source {source!r} is in no dataset version")
             condition, params = ("list_contains(?, source_file)", [names]) if match == "name" else \
@@ -132,7 +132,11 @@ def _republish_request(con, version: dict, folder: Path, record_ids: list[str], 
     schema = RECORD_SCHEMA.append(pa.field("n_tokens", pa.int64()))
     handle, validated = tempfile.mkstemp(suffix=".parquet", prefix=".erasure-", dir=folder.parent)
     os.close(handle)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), validated)
+    try:
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), validated)
+    except BaseException:
+        Path(validated).unlink(missing_ok=True)
+        raise
     reports = [{"path": s["source_file"], "sha256": s["source_sha256"], "format": s["format"], "mapping": s["mapping"],
                 "inputs": s["inputs"], "blank_lines": s["blank_lines"]} for s in rows_as_dicts(con.execute(
                     "SELECT * FROM dataset_sources WHERE version_id = ? ORDER BY source_file", [version["version_id"]]))]
@@ -152,10 +156,26 @@ def _republish_request(con, version: dict, folder: Path, record_ids: list[str], 
     return request, Path(validated)
 
 
+def _check_unchanged(paths: DataPaths, version_id: str, folder: Path) -> None:
+    """Refuse to re-publish from a dataset folder whose files no longer match their ledger event."""
+    from .verify import _compare
+
+    with connect(paths.registry, read_only=True) as con:
+        events = [e for e in read_events(con) if e["kind"] == "dataset_published" and e["subject"] == version_id]
+    if not events or not isinstance(events[-1]["payload"], dict):
+        return  # published before the ledger: nothing to compare with (verify warns about it)
+    recorded = dict(events[-1]["payload"].get("files") or {})
+    problems: list[str] = []
+    _compare(f"dataset {version_id[:12]}", folder, recorded, problems, extra_allowed=True)
+    if problems:
+        raise ErasureError("the newest dataset version changed on disk since it was published, refusing to "
+                           "re-publish it: " + "; ".join(problems) + " (see `fine-tune-assets verify`)")
+
+
 def erase(paths: DataPaths, reason: str, record_refs: list[str] | None = None, sources: list[str] | None = None,
           user: str | None = None) -> ErasureResult:
     """Apply one erasure request (see module docstring); returns what it did."""
-    from .publish import publish_dataset
+    from .publish import AccountingError, ErasedMeanwhile, publish_dataset
 
     record_refs, sources = list(record_refs or []), list(sources or [])
     if not reason or not reason.strip():
@@ -202,16 +222,24 @@ def erase(paths: DataPaths, reason: str, record_refs: list[str] | None = None, s
             "new_version": version_id})
 
     folder = Path(newest["path"])
-    with connect(paths.registry, read_only=True) as con:
-        request, validated = _republish_request(con, newest, folder, record_ids, resolved_sources, request_id)
+    _check_unchanged(paths, newest["version_id"], folder)
     try:
-        published = publish_dataset(paths, request, on_register=commit)
-    finally:
-        validated.unlink(missing_ok=True)
+        with connect(paths.registry, read_only=True) as con:
+            request, validated = _republish_request(con, newest, folder, record_ids, resolved_sources, request_id)
+        try:
+            published = publish_dataset(paths, request, on_register=commit)
+        finally:
+            validated.unlink(missing_ok=True)
+    except (OSError, ValueError, AccountingError, ErasedMeanwhile) as exc:
+        raise ErasureError(f"could not re-publish dataset version {newest['version_id'][:12]} without the records: "
+                           f"{type(exc).__name__}: {exc}") from None
     result.new_version_created = published.created
-    if not published.created:  # the newest version holds none of the records: record the request alone
+    if not published.created:
+        # Either the newest version holds none of the records (same content), or the content without them is
+        # an older version's: that one is current again (``latest`` skips versions holding erased records).
+        applied = published.version_id if published.version_id != newest["version_id"] else None
         with connect(paths.registry) as con, transaction(con):
-            commit(con, None)
+            commit(con, applied)
     else:
         result.counts = published.counts
         result.erased_from_new_version = newest["n_train"] + newest["n_eval"] - published.counts["accepted"]

@@ -78,7 +78,10 @@ def transaction(con):
         yield con
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        try:
+            con.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - a failed COMMIT may have ended the transaction; keep the first error
+            pass
         raise
 
 

@@ -41,8 +41,8 @@ def find_adapter(con, ref: str) -> dict:
     else:
         if len(ref) < MIN_PREFIX:
             raise LineageError(f"adapter id {ref!r} is too short: give at least {MIN_PREFIX} characters")
-        rows = rows_as_dicts(con.execute("SELECT * FROM adapters WHERE adapter_id LIKE ? ORDER BY created_at DESC",
-                                         [ref + "%"]))
+        rows = rows_as_dicts(con.execute("SELECT * FROM adapters WHERE starts_with(adapter_id, ?) "
+                                         "ORDER BY created_at DESC", [ref]))
     if len(rows) != 1:
         what = "no adapter" if not rows else f"{len(rows)} adapters match"
         raise LineageError(f"{what} {ref!r}; see `fine-tune-assets adapters list`")
@@ -167,8 +167,8 @@ def resolve_records(con, refs: list[str]) -> dict[str, str]:
         if len(ref) < MIN_PREFIX:
             raise LineageError(f"record id {ref!r} is too short: give at least {MIN_PREFIX} characters")
         ids = {r for (r,) in con.execute(
-            "SELECT DISTINCT record_id FROM dataset_records WHERE record_id LIKE ? UNION "
-            "SELECT DISTINCT record_id FROM quarantine WHERE record_id LIKE ?", [ref + "%", ref + "%"]).fetchall()}
+            "SELECT DISTINCT record_id FROM dataset_records WHERE starts_with(record_id, ?) UNION "
+            "SELECT DISTINCT record_id FROM quarantine WHERE starts_with(record_id, ?)", [ref, ref]).fetchall()}
         if not ids:
             raise LineageError(f"record {ref!r} is in no dataset version and no quarantine")
         if len(ids) > 1:
@@ -198,16 +198,22 @@ def record_lineage(con, refs: list[str]) -> dict:
     return {"records": records}
 
 
-def resolve_source(con, source: str) -> tuple[str, list[str], str | None]:
+def resolve_source(con, source: str, strict: bool = False) -> tuple[str, list[str], str | None]:
     """How ``source`` matches recorded sources: ("name", names) when a recorded name or base name equals it
     (every content version of that file), else ("sha256", names) by content hash (given as 64 hex digits or
-    computed from a local file: a renamed copy is still found)."""
+    computed from a local file: a renamed copy is still found).
+
+    ``strict`` (erasure: what matches is deleted for good): a local file matches by its content hash only,
+    anything else by its exact recorded name, never by base name."""
     sha = source.lower() if len(source) == 64 and all(c in "0123456789abcdef" for c in source.lower()) else None
     path = Path(source)
     if sha is None and path.is_file():
         sha = sha256_file(path)
     rows = con.execute("SELECT DISTINCT source_file, source_sha256 FROM dataset_sources").fetchall()
-    by_name = sorted({name for name, _ in rows if name == source or Path(name).name == path.name})
+    if strict and sha is not None:
+        return "sha256", sorted({name for name, digest in rows if digest == sha}), sha
+    by_name = sorted({name for name, _ in rows
+                      if name == source or (not strict and Path(name).name == path.name)})
     if by_name:
         return "name", by_name, sha
     return "sha256", sorted({name for name, digest in rows if sha is not None and digest == sha}), sha

@@ -27,7 +27,7 @@ from ..settings import DataPaths
 from .hashing import canonical_json, sha256_file, sha256_json
 from .ledger import append_event
 from .records import PROVENANCE_FIELDS, QUARANTINE_SCHEMA
-from .registry import connect
+from .registry import connect, erased_records_in
 from .split import split_of
 from .tables import ParquetRowWriter, fsync_path
 
@@ -39,6 +39,10 @@ DATASET_SCHEMA = pa.schema([pa.field("record_id", pa.string()), pa.field("messag
 
 class AccountingError(RuntimeError):
     """Input records != accepted + quarantined: something was lost; refuse to publish."""
+
+
+class ErasedMeanwhile(RuntimeError):
+    """An erasure request committed while this version was written: registering it would resurrect records."""
 
 
 @dataclass
@@ -171,10 +175,10 @@ def publish_dataset(paths: DataPaths, request: PublishRequest,
     paths.datasets.mkdir(parents=True, exist_ok=True)
     tmp = paths.datasets / f".tmp-{uuid.uuid4().hex}"
     erased_path = paths.datasets / f".tmp-erased-{uuid.uuid4().hex}.parquet"
-    tmp.mkdir()
-    registered_records, registered_sources = denylist(paths.registry)
-    denied = ({**registered_records, **request.erased_records}, {**registered_sources, **request.erased_sources})
     try:
+        tmp.mkdir()
+        registered_records, registered_sources = denylist(paths.registry)
+        denied = ({**registered_records, **request.erased_records}, {**registered_sources, **request.erased_sources})
         digests = _write_splits(request, tmp, denied, erased_path)
         version_id = sha256_json(digests)
         final = paths.datasets / version_id
@@ -257,7 +261,14 @@ def _register(con, folder: Path, manifest: dict, request: PublishRequest, create
             "manifest_sha256": sha256_file(folder / "manifest.json"), "counts": counts})
         if on_register:
             on_register(con, version_id)
+        erased = erased_records_in(con, version_id)
+        if erased:  # an erasure committed while this version's files were written (it read the deny-list before)
+            raise ErasedMeanwhile(f"{erased} records of dataset version {version_id[:12]} were erased while it was "
+                                  "being published: publish again (they will be left out)")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        try:
+            con.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - a failed COMMIT may have ended the transaction; keep the first error
+            pass
         raise

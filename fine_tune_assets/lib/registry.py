@@ -113,13 +113,26 @@ class VersionNotFound(LookupError):
     pass
 
 
+def erased_records_in(con, version_id: str) -> int:
+    """How many records of a dataset version are under an erasure request (0 when none was ever made)."""
+    tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "erasures" not in tables:
+        return 0
+    return con.execute("SELECT count(DISTINCT r.record_id) FROM dataset_records r JOIN erasures e "
+                       "ON r.record_id = e.record_id WHERE r.version_id = ?", [version_id]).fetchone()[0]
+
+
 def find_dataset_version(con, version: str) -> dict:
-    """One dataset version row by full id, unique prefix, or 'latest' (the newest published)."""
+    """One dataset version row by full id, unique prefix, or 'latest': the newest published version that
+    holds no erased record (an erasure can make an older version's content current again)."""
     if version in ("", "latest"):
-        rows = rows_as_dicts(con.execute("SELECT * FROM dataset_versions ORDER BY created_at DESC LIMIT 1"))
+        tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        clean = ("WHERE NOT EXISTS (SELECT 1 FROM dataset_records r JOIN erasures e ON r.record_id = e.record_id "
+                 "WHERE r.version_id = v.version_id) " if "erasures" in tables else "")
+        rows = rows_as_dicts(con.execute(f"SELECT * FROM dataset_versions v {clean}ORDER BY created_at DESC LIMIT 1"))
     else:
-        rows = rows_as_dicts(con.execute("SELECT * FROM dataset_versions WHERE version_id LIKE ? "
-                                         "ORDER BY created_at DESC", [version + "%"]))
+        rows = rows_as_dicts(con.execute("SELECT * FROM dataset_versions WHERE starts_with(version_id, ?) "
+                                         "ORDER BY created_at DESC", [version]))
     if not rows:
         raise VersionNotFound(f"no dataset version {version or 'latest'!r}; see `fine-tune-assets datasets list`")
     if len(rows) > 1:

@@ -15,6 +15,7 @@ dossier or an earlier ``verify``) must still be in the chain.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..settings import DataPaths
@@ -48,6 +49,8 @@ def _compare(label: str, folder: Path, recorded: dict, problems: list[str], extr
 def _rows_without_events(con, events: list[dict], problems: list[str], warnings: list[str]) -> None:
     tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     first = events[0]["created_at"] if events else None
+    if first is None and "ledger" in tables:  # an emptied ledger must not turn every row into "pre-ledger"
+        first = datetime.min.replace(tzinfo=UTC)
     covered = {(e["kind"], e["subject"]) for e in events}
     for table, key, kind, label in (("dataset_versions", "version_id", "dataset_published", "dataset version"),
                                     ("adapters", "adapter_id", "adapter_trained", "adapter"),
@@ -64,6 +67,46 @@ def _rows_without_events(con, events: list[dict], problems: list[str], warnings:
                                 "(inserted behind the ledger's back?)")
 
 
+def _decisions_match_events(con, events: list[dict], problems: list[str]) -> None:
+    """The tables that steer later work (erasure deny-list, needs-retraining flags, stage transitions) must
+    say what their ledger events say: deleting an erasure row would let its records be published again."""
+    tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    erasures = {e["subject"]: e["payload"] for e in events if e["kind"] == "erasure" and isinstance(e["payload"], dict)}
+    rows: dict[str, set] = {}
+    if "erasures" in tables:
+        for request_id, record_id in con.execute("SELECT request_id, record_id FROM erasures").fetchall():
+            rows.setdefault(request_id, set()).add(record_id)
+    for request_id, payload in erasures.items():
+        recorded = set(payload.get("record_ids") or [])
+        if not recorded <= rows.get(request_id, set()):
+            problems.append(f"erasure request {request_id[:12]}: {len(recorded - rows.get(request_id, set()))} of its "
+                            "records are missing from the erasures table (their records could be published again)")
+    for request_id in sorted(set(rows) - set(erasures)):
+        problems.append(f"erasure request {request_id[:12]} is in the erasures table with no erasure ledger event")
+    flags = set()
+    if "adapter_flags" in tables:
+        flags = set(con.execute("SELECT adapter_id, request_id FROM adapter_flags WHERE flag = 'needs_retraining'"
+                                ).fetchall())
+    for request_id, payload in erasures.items():
+        for adapter_id in payload.get("affected_adapters") or []:
+            if (adapter_id, request_id) not in flags:
+                problems.append(f"adapter {adapter_id[:12]}: needs_retraining flag of erasure request "
+                                f"{request_id[:12]} removed from adapter_flags")
+    transitions = {e["seq"]: e for e in events if e["kind"] in ("promotion", "rollback")}
+    stage_rows = {}
+    if "adapter_stages" in tables:
+        stage_rows = {seq: (stage, adapter_id) for seq, stage, adapter_id in con.execute(
+            "SELECT event_seq, stage, adapter_id FROM adapter_stages").fetchall()}
+    for seq, event in transitions.items():
+        payload = event["payload"] if isinstance(event["payload"], dict) else {}
+        expected = (payload.get("stage"), payload.get("adapter_id"))
+        if stage_rows.get(seq) != expected:
+            problems.append(f"stage transition of ledger seq {seq} ({event['kind']} of {expected[0]}) missing from or "
+                            "altered in adapter_stages")
+    for seq in sorted(set(stage_rows) - set(transitions)):
+        problems.append(f"adapter_stages row for ledger seq {seq} has no promotion/rollback ledger event")
+
+
 def verify_all(paths: DataPaths, expect_head: str | None = None) -> dict:
     """{ok, problems, warnings, head, events, files, datasets, adapters, evaluations, nothing_to_verify}."""
     result = {"ok": True, "problems": [], "warnings": [], "head": None, "events": 0, "files": 0, "datasets": 0,
@@ -75,6 +118,7 @@ def verify_all(paths: DataPaths, expect_head: str | None = None) -> dict:
         events = read_events(con)
         problems = verify_chain(con, events)
         _rows_without_events(con, events, problems, result["warnings"])
+        _decisions_match_events(con, events, problems)
     result["events"] = len(events)
     if events:
         result["head"] = {"seq": events[-1]["seq"], "event_hash": events[-1]["event_hash"]}

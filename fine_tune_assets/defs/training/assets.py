@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from ...lib.base_model import resolve_base_model
-from ...lib.registry import VersionNotFound, connect, find_dataset_version
+from ...lib.registry import VersionNotFound, connect, erased_records_in, find_dataset_version
 from ..dataset.assets import dataset_version
 from ..openlineage import emits_openlineage
 from ..resources import DataPipelineResource
@@ -102,6 +102,11 @@ def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, 
             dataset = find_dataset_version(con, config.dataset_version)
         except VersionNotFound as exc:
             raise dg.Failure(str(exc)) from None
+        erased = erased_records_in(con, dataset["version_id"])
+    if erased:
+        raise dg.Failure(f"dataset version {dataset['version_id'][:12]} holds {erased} records under an erasure "
+                         "request: train on the version published without them (leave dataset_version empty for "
+                         "the newest clean one; `fine-tune-assets lineage --record` shows which)")
     identity = resolve_base_model(pipeline.base_model, paths.models)
     training = config.training_config()
     run_dir = run_folder(paths, context)
