@@ -439,6 +439,13 @@ def cmd_erase(args) -> int:
           + (", ".join(v[:12] for v in result.affected_versions) or "none"))
     print("  adapters flagged needs-retraining: " + (", ".join(a[:12] for a in result.affected_adapters) or "none"))
     print("  future dataset versions leave these records (and these source files) out as 'erased' quarantine rows")
+    if result.purged_staging:
+        print(f"  deleted {len(result.purged_staging)} staging folders that held them (rebuilt on the next run)")
+    for loc in result.raw_locations:
+        lines = loc["lines"]
+        where = "whole file" if lines == [0] else "line" + "s" * (len(lines) != 1) + " " + ", ".join(map(str, lines[:10])) \
+            + (f" (+{len(lines) - 10} more)" if len(lines) > 10 else "")
+        print(f"  still in raw/{loc['source_file']} ({where}): remove or redact them there")
     _report_erasure_to_dagster(result)
     return 0
 

@@ -159,6 +159,9 @@ def _audit_round_trip(data_dir: Path, env: dict, adapter_id: str, version: str) 
     _cli(env, "adapters", "promote", "latest", "--stage", "production", "--reason", "gate passed in test")
     erased = json.loads(_cli(env, "erase", "--record", record.as_py(), "--reason", "DSR-7 in test", "--json").stdout)
     assert erased["affected_adapters"] == [adapter_id] and erased["new_version"] not in (None, version)
+    assert erased["purged_staging"] and [r["source_file"] for r in erased["raw_locations"]] == ["tickets.jsonl"]
+    for staged in (data_dir / "staging").glob("*/*/*.parquet"):  # ingest kept the raw text: gone
+        assert record.as_py() not in pq.read_table(staged, columns=["record_id"])["record_id"].to_pylist(), staged
     new_train = (data_dir / "datasets" / erased["new_version"] / "train.jsonl").read_text().splitlines()
     old_train = (data_dir / "datasets" / version / "train.jsonl").read_text().splitlines()
     assert len(new_train) == len(old_train) - 1 and set(new_train) < set(old_train)

@@ -11,6 +11,10 @@ Nothing is lost from the accounting: an erased record becomes a content-free qua
 ``erasure``, reason ``erased``, the request id), so input = accepted + quarantined still holds, and an
 already-quarantined record keeps its row but loses its (scrubbed) content.
 
+Staging folders (a cache of the data stages; ingest's holds raw, unscrubbed text) that hold the
+records are deleted. The raw files themselves are the data owner's: the result names the files and
+lines that still hold the records (ingest re-reads them; the deny-list keeps them out of datasets).
+
 Not done here: earlier dataset versions and adapters stay on disk, immutable and hashed by
 ``verify``; deleting them is a retention decision (the flags say which adapters to retrain first).
 """
@@ -73,6 +77,8 @@ class ErasureResult:
     new_version_created: bool
     erased_from_new_version: int = 0
     counts: dict = field(default_factory=dict)
+    purged_staging: list[str] = field(default_factory=list)  # staging folders deleted (they held the records)
+    raw_locations: list[dict] = field(default_factory=list)  # raw files (and lines) that still hold them
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -154,6 +160,28 @@ def _republish_request(con, version: dict, folder: Path, record_ids: list[str], 
         erased_records=dict.fromkeys(record_ids, request_id),
         erased_sources={s["source_sha256"]: request_id for s in sources})
     return request, Path(validated)
+
+
+def purge_staging(paths: DataPaths, record_ids: list[str], source_shas: list[str]) -> list[str]:
+    """Delete every staging folder (a cache of the data stages, rebuilt on the next run) whose records or
+    quarantine hold an erased record: the ingest stage keeps the raw, unscrubbed text."""
+    import shutil
+
+    import duckdb
+
+    purged = []
+    for folder in sorted(p.parent for p in paths.staging.glob("*/*/summary.json")):
+        files = [str(f) for f in (folder / "records.parquet", folder / "quarantine.parquet") if f.exists()]
+        if not files:
+            continue
+        with duckdb.connect() as con:
+            hit = con.execute("SELECT count(*) FROM read_parquet(?, union_by_name=true) WHERE list_contains(?, "
+                              "record_id) OR list_contains(?, source_sha256)", [files, record_ids, source_shas]
+                              ).fetchone()[0]
+        if hit:
+            shutil.rmtree(folder)
+            purged.append(str(folder.relative_to(paths.root)))
+    return purged
 
 
 def _check_unchanged(paths: DataPaths, version_id: str, folder: Path) -> None:
@@ -243,5 +271,12 @@ def erase(paths: DataPaths, reason: str, record_refs: list[str] | None = None, s
     else:
         result.counts = published.counts
         result.erased_from_new_version = newest["n_train"] + newest["n_eval"] - published.counts["accepted"]
+    result.purged_staging = purge_staging(paths, record_ids, [x["source_sha256"] for x in resolved_sources])
+    with connect(paths.registry, read_only=True) as con:
+        result.raw_locations = rows_as_dicts(con.execute(
+            "SELECT source_file, source_sha256, list(DISTINCT source_line ORDER BY source_line) AS lines FROM ("
+            "SELECT source_file, source_sha256, source_line FROM dataset_records WHERE list_contains(?, record_id) "
+            "UNION SELECT source_file, source_sha256, source_line FROM quarantine WHERE list_contains(?, record_id)) "
+            "GROUP BY ALL ORDER BY source_file", [record_ids, record_ids]))
     return result
 
