@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from ..settings import DataPaths
 from .hashing import canonical_json, sha256_file, sha256_json
-from .ledger import append_event
+from .ledger import append_event, transaction
 from .records import PROVENANCE_FIELDS, QUARANTINE_SCHEMA
 from .registry import connect, erased_records_in
 from .split import split_of
@@ -230,8 +230,7 @@ def _register(con, folder: Path, manifest: dict, request: PublishRequest, create
               on_register: Callable[[object, str], None] | None = None) -> None:
     version_id = manifest["version_id"]
     counts = manifest["counts"]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):  # the version's rows, its ledger event (and an erasure's rows), or nothing
         con.execute(
             "INSERT INTO dataset_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [version_id, created_at, manifest["parent_version"], str(folder), counts["train"], counts["eval"],
@@ -265,10 +264,3 @@ def _register(con, folder: Path, manifest: dict, request: PublishRequest, create
         if erased:  # an erasure committed while this version's files were written (it read the deny-list before)
             raise ErasedMeanwhile(f"{erased} records of dataset version {version_id[:12]} were erased while it was "
                                   "being published: publish again (they will be left out)")
-        con.execute("COMMIT")
-    except BaseException:
-        try:
-            con.execute("ROLLBACK")
-        except Exception:  # noqa: BLE001 - a failed COMMIT may have ended the transaction; keep the first error
-            pass
-        raise
