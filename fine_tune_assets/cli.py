@@ -224,10 +224,10 @@ def _adapter_rows(registry: Path) -> list[dict]:
     from .lib.evaluation import latest_evaluation
     from .lib.lineage import adapter_flags
     from .lib.promotion import current_stages, stage_history
-    from .lib.registry import connect, rows_as_dicts
+    from .lib.registry import connect, rows_as_dicts, table_names
 
     with connect(registry, read_only=True) as con:
-        tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        tables = table_names(con)
         if "adapters" not in tables:
             return []
         rows = rows_as_dicts(con.execute("SELECT * FROM adapters ORDER BY created_at DESC"))

@@ -37,7 +37,7 @@ from pathlib import Path
 from ..settings import DataPaths
 from .hashing import canonical_json, sha256_file, sha256_json
 from .ledger import read_events
-from .registry import connect, rows_as_dicts
+from .registry import connect, rows_as_dicts, table_names
 
 DOSSIER_FORMAT = "1"
 GAP = "GAP"
@@ -132,13 +132,9 @@ def _paths(paths_or_registry) -> DataPaths:
     return DataPaths(registry.resolve().parent)
 
 
-def _tables(con) -> set[str]:
-    return {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-
-
 def resolve_adapter(con, wanted: str) -> dict:
     """The adapters row for a full id, a unique prefix, or 'latest' (the newest), like ``adapters show``."""
-    if "adapters" not in _tables(con):
+    if "adapters" not in table_names(con):
         raise DossierError("the registry has no adapters yet: materialize lora_adapter first")
     if wanted in ("", "latest"):
         rows = rows_as_dicts(con.execute("SELECT * FROM adapters ORDER BY created_at DESC LIMIT 1"))
@@ -151,7 +147,7 @@ def resolve_adapter(con, wanted: str) -> dict:
 
 
 def _evaluation_row(con, adapter_id: str) -> dict | None:
-    if "evaluations" not in _tables(con):
+    if "evaluations" not in table_names(con):
         return None
     rows = rows_as_dicts(con.execute("SELECT * FROM evaluations WHERE adapter_id = ? ORDER BY created_at DESC "
                                      "LIMIT 1", [adapter_id]))

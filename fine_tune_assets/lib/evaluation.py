@@ -579,8 +579,9 @@ def record_evaluation(registry: Path, report: dict, report_path: Path) -> str:
 
 def latest_evaluation(con, adapter_id: str) -> dict | None:
     """The newest evaluation of an adapter as {eval_id, created_at, base, fine_tuned, gate, report}, or None."""
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if "evaluations" not in tables:
+    from .registry import table_names
+
+    if "evaluations" not in table_names(con):
         return None
     row = con.execute("SELECT eval_id, created_at, metrics, gate, report_path FROM evaluations WHERE adapter_id = ? "
                       "ORDER BY created_at DESC LIMIT 1", [adapter_id]).fetchone()

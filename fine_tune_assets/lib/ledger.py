@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from .hashing import canonical_json, sha256_json, sha256_text
+from .registry import table_names
 
 GENESIS_HASH = "0" * 64
 KINDS = ("dataset_published", "adapter_trained", "evaluation_completed", "promotion", "rollback", "erasure",
@@ -66,8 +67,7 @@ def current_user() -> str:
 
 
 def ledger_exists(con) -> bool:
-    tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    return "ledger" in tables
+    return "ledger" in table_names(con)
 
 
 @contextmanager

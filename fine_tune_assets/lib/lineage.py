@@ -19,17 +19,13 @@ from pathlib import Path
 from .evaluation import latest_evaluation
 from .hashing import sha256_file
 from .ledger import read_events
-from .registry import VersionNotFound, find_dataset_version, rows_as_dicts
+from .registry import VersionNotFound, find_dataset_version, rows_as_dicts, table_names
 
 MIN_PREFIX = 6
 
 
 class LineageError(LookupError):
     """The thing asked about is not in the registry (message says what to run instead)."""
-
-
-def table_names(con) -> set[str]:
-    return {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
 
 
 def find_adapter(con, ref: str) -> dict:

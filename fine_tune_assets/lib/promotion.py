@@ -48,7 +48,7 @@ from datetime import UTC
 from pathlib import Path
 
 from .ledger import append_event, current_user, transaction
-from .registry import connect, rows_as_dicts
+from .registry import connect, rows_as_dicts, table_names
 
 STAGE_PATTERN = re.compile(r"[a-z][a-z0-9_-]*")
 
@@ -72,10 +72,6 @@ class PromotionError(ValueError):
     """A refused promotion or rollback; the message says why (and what to do instead)."""
 
 
-def _tables(con) -> set[str]:
-    return {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-
-
 def check_stage(stage: str) -> str:
     if not isinstance(stage, str) or not STAGE_PATTERN.fullmatch(stage):
         raise PromotionError(f"invalid stage name {stage!r}: use lowercase letters, digits, '_' or '-', "
@@ -90,7 +86,7 @@ def check_reason(reason: str | None) -> str:
 
 
 def _rows(con, where: str = "", params: list | None = None) -> list[dict]:
-    if "adapter_stages" not in _tables(con):
+    if "adapter_stages" not in table_names(con):
         return []
     rows = rows_as_dicts(con.execute(f"SELECT * FROM adapter_stages {where} ORDER BY seq", params or []))
     for row in rows:
@@ -138,7 +134,7 @@ def stage_history(con, adapter_id: str | None = None, stage: str | None = None) 
 
 def resolve_adapter(con, ref: str) -> str:
     """A registered adapter id from a full id, a unique prefix, or 'latest' (the newest), as ``adapters show``."""
-    if "adapters" not in _tables(con):
+    if "adapters" not in table_names(con):
         raise PromotionError("no adapters registered yet: materialize lora_adapter first")
     if ref == "latest":
         ids = [r[0] for r in con.execute("SELECT adapter_id FROM adapters ORDER BY created_at DESC LIMIT 1").fetchall()]
@@ -153,7 +149,7 @@ def resolve_adapter(con, ref: str) -> str:
 
 def needs_retraining(con, adapter_id: str) -> bool:
     """Whether the erasure feature flagged the adapter (table ``adapter_flags``, if it exists)."""
-    if "adapter_flags" not in _tables(con):
+    if "adapter_flags" not in table_names(con):
         return False
     return con.execute("SELECT count(*) FROM adapter_flags WHERE adapter_id = ? AND flag = 'needs_retraining'",
                        [adapter_id]).fetchone()[0] > 0
@@ -237,7 +233,7 @@ def rollback(registry_path: str | Path, stage: str, reason: str, user: str | Non
             raise PromotionError(f"cannot roll back {stage}: {current[:12]} is its first adapter still in effect "
                                  "(no previous adapter to return to); promote another adapter instead")
         target = stack[-2]
-        registered = "adapters" in _tables(con) and con.execute(
+        registered = "adapters" in table_names(con) and con.execute(
             "SELECT count(*) FROM adapters WHERE adapter_id = ?", [target]).fetchone()[0] > 0
         if not registered:
             raise PromotionError(f"cannot roll back {stage} to {target[:12]}: that adapter is no longer registered")

@@ -104,6 +104,11 @@ def connect(path: str | Path, read_only: bool = False, timeout_s: float = 60.0):
         con.close()
 
 
+def table_names(con) -> set[str]:
+    """Tables of the registry: optional features create theirs on first use, so readers check first."""
+    return {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
 def rows_as_dicts(cursor) -> list[dict]:
     columns = [d[0] for d in cursor.description]
     return [dict(zip(columns, row)) for row in cursor.fetchall()]
@@ -115,8 +120,7 @@ class VersionNotFound(LookupError):
 
 def erased_records_in(con, version_id: str) -> int:
     """How many records of a dataset version are under an erasure request (0 when none was ever made)."""
-    tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if "erasures" not in tables:
+    if "erasures" not in table_names(con):
         return 0
     return con.execute("SELECT count(DISTINCT r.record_id) FROM dataset_records r JOIN erasures e "
                        "ON r.record_id = e.record_id WHERE r.version_id = ?", [version_id]).fetchone()[0]
@@ -126,9 +130,8 @@ def find_dataset_version(con, version: str) -> dict:
     """One dataset version row by full id, unique prefix, or 'latest': the newest published version that
     holds no erased record (an erasure can make an older version's content current again)."""
     if version in ("", "latest"):
-        tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         clean = ("WHERE NOT EXISTS (SELECT 1 FROM dataset_records r JOIN erasures e ON r.record_id = e.record_id "
-                 "WHERE r.version_id = v.version_id) " if "erasures" in tables else "")
+                 "WHERE r.version_id = v.version_id) " if "erasures" in table_names(con) else "")
         rows = rows_as_dicts(con.execute(f"SELECT * FROM dataset_versions v {clean}ORDER BY created_at DESC LIMIT 1"))
     else:
         rows = rows_as_dicts(con.execute("SELECT * FROM dataset_versions WHERE starts_with(version_id, ?) "

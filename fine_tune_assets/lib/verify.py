@@ -21,7 +21,7 @@ from pathlib import Path
 from ..settings import DataPaths
 from .hashing import sha256_file
 from .ledger import read_events, verify_chain
-from .registry import connect
+from .registry import connect, table_names
 
 
 def _compare(label: str, folder: Path, recorded: dict, problems: list[str], extra_allowed: bool) -> int:
@@ -47,7 +47,7 @@ def _compare(label: str, folder: Path, recorded: dict, problems: list[str], extr
 
 
 def _rows_without_events(con, events: list[dict], problems: list[str], warnings: list[str]) -> None:
-    tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    tables = table_names(con)
     first = events[0]["created_at"] if events else None
     if first is None and "ledger" in tables:  # an emptied ledger must not turn every row into "pre-ledger"
         first = datetime.min.replace(tzinfo=UTC)
@@ -70,7 +70,7 @@ def _rows_without_events(con, events: list[dict], problems: list[str], warnings:
 def _decisions_match_events(con, events: list[dict], problems: list[str]) -> None:
     """The tables that steer later work (erasure deny-list, needs-retraining flags, stage transitions) must
     say what their ledger events say: deleting an erasure row would let its records be published again."""
-    tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    tables = table_names(con)
     erasures = {e["subject"]: e["payload"] for e in events if e["kind"] == "erasure" and isinstance(e["payload"], dict)}
     rows: dict[str, set] = {}
     if "erasures" in tables:
