@@ -97,7 +97,7 @@ def stock_presidio(texts):
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from fine_tune_assets.lib.scrub.engine import nlp_configuration
+    from fine_tune_assets.lib.data.scrub.engine import nlp_configuration
 
     engine = NlpEngineProvider(nlp_configuration=nlp_configuration()).create_engine()
     analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
@@ -117,8 +117,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pii_recall.json"))
     args = ap.parse_args(argv)
 
-    from fine_tune_assets.lib.scrub import Scrubber, load_policy
-    from fine_tune_assets.lib.scrub.names import english_words
+    from fine_tune_assets.lib.data.scrub import Scrubber, load_policy
+    from fine_tune_assets.lib.data.scrub.names import english_words
 
     items = json.loads(Path(args.data).read_text(encoding="utf-8"))
     texts = [x["full_text"] for x in items]

@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # Presidio is imported inside functions: worker processes are spawned and re-import this module.
-from fine_tune_assets.lib.scrub import load_policy, scrub_conversations
-from fine_tune_assets.lib.stages import DEFAULT_MAX_RECORD_CHARS
+from fine_tune_assets.lib.data.scrub import load_policy, scrub_conversations
+from fine_tune_assets.lib.data.stages import DEFAULT_MAX_RECORD_CHARS
 
 BENCH_DATA = ROOT.parent / "shared" / "benchmarks" / "pii" / "presidio_synth_dataset_v2.json"
 SYSTEM_PROMPT = (
@@ -47,7 +47,7 @@ SYSTEM_PROMPT = (
 def naive_scrubber(policy):
     """The same scrubber on Presidio's per-message path: ``AnalyzerEngine.analyze()`` once per
     text (no spaCy batching) and no cache of repeated texts."""
-    from fine_tune_assets.lib.scrub import Scrubber
+    from fine_tune_assets.lib.data.scrub import Scrubber
 
     class NaiveScrubber(Scrubber):
         def _analyze_pieces(self, pieces, batch_size):

@@ -75,7 +75,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fine_tune_assets.settings import DataPaths
+from fine_tune_assets.lib.common.paths import DataPaths
 
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
 LORA = {"lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05}
@@ -207,7 +207,7 @@ def run_project(spec: dict, work: Path, share_prefix: bool = False, fused_kernel
     """(a) the project's ``train_adapter``; timing is its own ``train_seconds``. ``share_prefix``: (c)."""
     import trl
 
-    from fine_tune_assets.lib.training import TrainingConfig, train_adapter
+    from fine_tune_assets.lib.training.train import TrainingConfig, train_adapter
 
     steps_log: list[dict] = []
     memory: dict[str, float] = {}
@@ -573,7 +573,7 @@ def main() -> None:
 
     import torch
 
-    from fine_tune_assets.lib.training import TrainingConfig
+    from fine_tune_assets.lib.training.train import TrainingConfig
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device")

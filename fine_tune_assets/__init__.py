@@ -1,0 +1,23 @@
+"""fine_tune_assets: raw conversations to PII-free dataset versions and evaluated LoRA adapters.
+
+Importing the package sets the offline defaults every entry point needs (the Dagster code server,
+the CLI, the Pipes workers, tests and benchmarks all import it first), so no module sets them again:
+
+- ``TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS=""``: Presidio's e-mail recognizer would otherwise download
+  the public suffix list (and hang behind a firewall). It must be set before Presidio is imported.
+- ``HF_HUB_OFFLINE=1``: models come from local folders and installed packages, never a hub.
+- ``GX_ANALYTICS_ENABLED=False``: Great Expectations sends no usage statistics.
+
+A value the user has already set wins (``setdefault``).
+"""
+
+import os
+
+OFFLINE_DEFAULTS = {
+    "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+    "HF_HUB_OFFLINE": "1",
+    "GX_ANALYTICS_ENABLED": "False",
+}
+
+for _name, _value in OFFLINE_DEFAULTS.items():
+    os.environ.setdefault(_name, _value)

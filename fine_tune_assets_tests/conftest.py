@@ -20,7 +20,7 @@ def models_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tokenizer(models_dir):
-    from fine_tune_assets.lib.base_model import DEFAULT_BASE_MODEL, load_tokenizer
+    from fine_tune_assets.lib.models.base_model import DEFAULT_BASE_MODEL, load_tokenizer
 
     return load_tokenizer(DEFAULT_BASE_MODEL, str(models_dir))
 
@@ -39,7 +39,7 @@ def make_data_dir(root: Path, models_dir: Path, with_sample: bool = True) -> Pat
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny pre-trained Llama chat model, built once per session (~30-45 s on 2 cores)."""
-    from .tiny_model import build_tiny_model
+    from fine_tune_assets_tests.tiny_model import build_tiny_model
 
     target = tmp_path_factory.mktemp("tiny_model") / "tiny-llama"
     build_tiny_model(target)

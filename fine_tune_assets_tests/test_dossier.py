@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fine_tune_assets import cli
-from fine_tune_assets.lib.dossier import (
+from fine_tune_assets.lib.audit.dossier import (
     DRIFT_POLICY_GAP,
     DossierError,
     build_dossier,
@@ -18,13 +18,12 @@ from fine_tune_assets.lib.dossier import (
     render_markdown,
     write_dossier,
 )
-from fine_tune_assets.lib.ledger import append_event, read_events
-from fine_tune_assets.lib.publish import PublishRequest, publish_dataset
-from fine_tune_assets.lib.records import QUARANTINE_SCHEMA
-from fine_tune_assets.lib.verify import verify_all
-from fine_tune_assets.settings import DataPaths
-
-from .test_ledger import _publish_adapter, _publish_dataset, _record_evaluation, _validated
+from fine_tune_assets.lib.audit.verify import verify_all
+from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets.lib.data.publish import PublishRequest, publish_dataset
+from fine_tune_assets.lib.data.records import QUARANTINE_SCHEMA
+from fine_tune_assets.lib.registry.ledger import append_event, read_events
+from fine_tune_assets_tests.test_ledger import _publish_adapter, _publish_dataset, _record_evaluation, _validated
 
 SECTIONS = ["Identity", "Data", "De-identification", "Quality gates", "Training", "Evaluation", "Operations",
             "Integrity"]
@@ -292,11 +291,11 @@ def test_cli(published, tmp_path, monkeypatch, capsys):
 
 
 def test_model_dossier_asset_writes_files_and_metadata(published):
-    from fine_tune_assets.defs.audit.assets import model_dossier
-    from fine_tune_assets.defs.resources import DataPipelineResource
+    from fine_tune_assets.defs.audit.model_dossier import model_dossier
+    from fine_tune_assets.defs.resources import PipelineResource
 
     paths, version, adapter_id, _ = published
-    resources = {"pipeline": DataPipelineResource(data_dir=str(paths.root))}
+    resources = {"pipeline": PipelineResource(data_dir=str(paths.root))}
     result = dg.materialize([model_dossier], resources=resources,
                             run_config={"ops": {"model_dossier": {"config": {"adapter_id": adapter_id[:12]}}}})
     metadata = result.asset_materializations_for_node("model_dossier")[0].metadata

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from fine_tune_assets.lib.evaluation import (
+from fine_tune_assets.lib.evaluation.evaluate import (
     EvalSpec,
     EvalSpecError,
     ResponseFormat,
@@ -125,8 +125,8 @@ def test_shared_prefix_loss_and_generation_match_row_by_row(tiny_model_dir):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from fine_tune_assets.lib.evaluation import assistant_loss, generate_answers
-    from fine_tune_assets.lib.training import tokenize_split, training_chat_template
+    from fine_tune_assets.lib.evaluation.evaluate import assistant_loss, generate_answers
+    from fine_tune_assets.lib.training.train import tokenize_split, training_chat_template
     from fine_tune_assets_tests.test_training import triage_examples
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))

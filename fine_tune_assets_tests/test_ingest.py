@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fine_tune_assets.lib.ingest import ingest_directory
-from fine_tune_assets.lib.mapping import MappingError, load_mapping, load_mappings
-from fine_tune_assets.lib.records import Record, Rejection
+from fine_tune_assets.lib.data.ingest import ingest_directory
+from fine_tune_assets.lib.data.mapping import MappingError, load_mapping, load_mappings
+from fine_tune_assets.lib.data.records import Record, Rejection
 
 SYSTEM = {"role": "system", "content": "You triage tickets."}
 USER = {"role": "user", "content": "My HaloBox keeps rebooting."}

@@ -12,15 +12,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fine_tune_assets.lib import adapters as adapters_lib
-from fine_tune_assets.lib.adapters import publish_adapter
-from fine_tune_assets.lib.evaluation import record_evaluation
-from fine_tune_assets.lib.hashing import record_id_for, sha256_file, sha256_json, sha256_text
-from fine_tune_assets.lib.ledger import GENESIS_HASH, append_event, event_hash, read_events, verify_chain
-from fine_tune_assets.lib.publish import PublishRequest, publish_dataset
-from fine_tune_assets.lib.records import RECORD_SCHEMA
-from fine_tune_assets.lib.verify import verify_all
-from fine_tune_assets.settings import DataPaths
+from fine_tune_assets.lib.audit.verify import verify_all
+from fine_tune_assets.lib.common.hashing import record_id_for, sha256_file, sha256_json, sha256_text
+from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets.lib.data.publish import PublishRequest, publish_dataset
+from fine_tune_assets.lib.data.records import RECORD_SCHEMA
+from fine_tune_assets.lib.evaluation.evaluate import record_evaluation
+from fine_tune_assets.lib.registry.ledger import GENESIS_HASH, append_event, event_hash, read_events, verify_chain
+from fine_tune_assets.lib.training import publish as adapters_lib
+from fine_tune_assets.lib.training.publish import publish_adapter
 
 
 def _validated(path: Path, n: int = 8) -> list[dict]:

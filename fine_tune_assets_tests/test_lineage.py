@@ -10,17 +10,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fine_tune_assets.lib.erasure import ErasureError, denylist, erase
-from fine_tune_assets.lib.hashing import record_id_for
-from fine_tune_assets.lib.ledger import read_events
-from fine_tune_assets.lib.lineage import LineageError, adapter_lineage, record_lineage, source_lineage
-from fine_tune_assets.lib.publish import PublishRequest, publish_dataset
-from fine_tune_assets.lib.records import RECORD_SCHEMA
-from fine_tune_assets.lib.registry import connect
-from fine_tune_assets.lib.verify import verify_all
-from fine_tune_assets.settings import DataPaths
-
-from .test_ledger import _publish_adapter, _record_evaluation
+from fine_tune_assets.lib.audit.erasure import ErasureError, denylist, erase
+from fine_tune_assets.lib.audit.lineage import LineageError, adapter_lineage, record_lineage, source_lineage
+from fine_tune_assets.lib.audit.verify import verify_all
+from fine_tune_assets.lib.common.hashing import record_id_for
+from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets.lib.data.publish import PublishRequest, publish_dataset
+from fine_tune_assets.lib.data.records import RECORD_SCHEMA
+from fine_tune_assets.lib.registry.connection import connect
+from fine_tune_assets.lib.registry.ledger import read_events
+from fine_tune_assets_tests.test_ledger import _publish_adapter, _record_evaluation
 
 SOURCES = {"tickets.jsonl": "ab" * 32, "chats.jsonl": "cd" * 32}
 
@@ -208,7 +207,7 @@ def test_erasure_is_reported_to_the_dagster_instance(world, tmp_path):
 
 
 def test_erasure_that_recreates_an_older_version_makes_it_latest_again(tmp_path):
-    from fine_tune_assets.lib.registry import erased_records_in, find_dataset_version
+    from fine_tune_assets.lib.registry.connection import erased_records_in, find_dataset_version
 
     paths = DataPaths.from_env(tmp_path / "data")
     rows = _rows()

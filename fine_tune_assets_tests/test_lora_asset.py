@@ -10,14 +10,13 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from fine_tune_assets.definitions import data_assets
-from fine_tune_assets.defs.evaluation.assets import eval_report, promotion_gate
-from fine_tune_assets.defs.resources import DataPipelineResource
-from fine_tune_assets.defs.training.assets import base_model, lora_adapter
-from fine_tune_assets.defs.validate.checks import validated_conversations_checks
-
-from .test_training import triage_examples
-
+from fine_tune_assets.defs.evaluation.eval_report import eval_report
+from fine_tune_assets.defs.evaluation.promotion_gate import promotion_gate
+from fine_tune_assets.defs.resources import PipelineResource
+from fine_tune_assets.defs.training.base_model import base_model
+from fine_tune_assets.defs.training.lora_adapter import lora_adapter
+from fine_tune_assets_tests.factories import DATA_ASSETS, DATA_CHECKS
+from fine_tune_assets_tests.test_training import triage_examples
 
 TINY_SCHEMA = {"type": "object", "required": ["category", "priority"], "additionalProperties": False,
                "properties": {"category": {"enum": ["billing", "outage", "account"]},
@@ -45,16 +44,16 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir):
     (data_dir / "raw").mkdir(parents=True)
     (data_dir / "raw" / "tickets.jsonl").write_text("".join(json.dumps(r) + "\n" for r in triage_examples()))
     resources = {
-        "pipeline": DataPipelineResource(data_dir=str(data_dir), base_model=str(tiny_model_dir), scrub_workers=1,
+        "pipeline": PipelineResource(data_dir=str(data_dir), base_model=str(tiny_model_dir), scrub_workers=1,
                                          eval_fraction=0.25, quarantine_rate_ceiling=1.0),
         "pipes_subprocess_client": dg.PipesSubprocessClient(),
     }
     instance = dg.DagsterInstance.ephemeral()
     write_eval_spec(data_dir)
-    every_asset = [*data_assets, *validated_conversations_checks, base_model, lora_adapter, eval_report,
+    every_asset = [*DATA_ASSETS, *DATA_CHECKS, base_model, lora_adapter, eval_report,
                    promotion_gate]
     data = dg.materialize(every_asset, instance=instance, resources=resources,
-                          selection=dg.AssetSelection.assets(*data_assets))
+                          selection=dg.AssetSelection.assets(*DATA_ASSETS))
     assert data.success
     dataset_meta = data.asset_materializations_for_node("dataset_version")[0].metadata
     version = dataset_meta["dataset_version"].value
@@ -133,7 +132,7 @@ def _audit_round_trip(data_dir: Path, env: dict, adapter_id: str, version: str) 
     """Lineage both ways, promotion, erasure, dossier and verify on the real run above."""
     import pyarrow.parquet as pq
 
-    from fine_tune_assets.lib.hashing import sha256_file
+    from fine_tune_assets.lib.common.hashing import sha256_file
 
     env = {**env, "FINE_TUNE_USER": "auditor-test"}
     raw = data_dir / "raw" / "tickets.jsonl"

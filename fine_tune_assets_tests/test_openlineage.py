@@ -16,12 +16,11 @@ import dagster as dg
 import pytest
 
 from fine_tune_assets.defs.openlineage import _Describer, emits_openlineage
-from fine_tune_assets.defs.resources import DataPipelineResource
-from fine_tune_assets.lib import openlineage as ol
-from fine_tune_assets.settings import DataPaths
-
-from .conftest import SAMPLE_DATA, make_data_dir
-from .pii_patterns import structured_pii
+from fine_tune_assets.defs.resources import PipelineResource
+from fine_tune_assets.lib.audit import openlineage as ol
+from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets_tests.conftest import SAMPLE_DATA, make_data_dir
+from fine_tune_assets_tests.pii_patterns import structured_pii
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -273,7 +272,7 @@ def test_http_errors_only_warn_and_the_file_is_still_written(tmp_path, http_serv
 
 @dg.asset
 @emits_openlineage
-def lineage_probe(context: dg.AssetExecutionContext, pipeline: DataPipelineResource) -> dg.MaterializeResult:
+def lineage_probe(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     out = pipeline.paths.root / "probe"
     out.mkdir(parents=True, exist_ok=True)
     (out / "probe.txt").write_text("ok")
@@ -282,18 +281,18 @@ def lineage_probe(context: dg.AssetExecutionContext, pipeline: DataPipelineResou
 
 @dg.asset(deps=[lineage_probe])
 @emits_openlineage
-def gate_probe(context: dg.AssetExecutionContext, pipeline: DataPipelineResource) -> dg.MaterializeResult:
+def gate_probe(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     raise dg.Failure(description="Blocking quality gates failed: minimum_examples (observed 3, threshold 10)")
 
 
 @dg.asset
 @emits_openlineage
-def crash_probe(context: dg.AssetExecutionContext, pipeline: DataPipelineResource) -> dg.MaterializeResult:
+def crash_probe(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
     raise ValueError("could not convert 'Jane Roe, jane@example.com' to int")
 
 
 def test_decorator_emits_start_complete_and_fail_without_data(tmp_path):
-    resources = {"pipeline": DataPipelineResource(data_dir=str(tmp_path))}
+    resources = {"pipeline": PipelineResource(data_dir=str(tmp_path))}
     instance = dg.DagsterInstance.ephemeral()
     ok = dg.materialize([lineage_probe, gate_probe], instance=instance, resources=resources, raise_on_error=False)
     crashed = dg.materialize([crash_probe], instance=instance, resources=resources, raise_on_error=False)
@@ -324,7 +323,7 @@ def test_decorator_emits_start_complete_and_fail_without_data(tmp_path):
 
 
 def test_lineage_off_writes_nothing_and_a_broken_target_never_fails_the_asset(tmp_path, monkeypatch):
-    resources = {"pipeline": DataPipelineResource(data_dir=str(tmp_path))}
+    resources = {"pipeline": PipelineResource(data_dir=str(tmp_path))}
     monkeypatch.setenv("FINE_TUNE_OPENLINEAGE", "off")
     assert dg.materialize([lineage_probe], resources=resources).success
     assert not (tmp_path / "lineage").exists()
@@ -385,13 +384,13 @@ def raw_message_texts(raw_dir: Path) -> set[str]:
 
 
 def test_data_pipeline_emits_lineage_for_every_asset(tmp_path, models_dir):
-    from fine_tune_assets.definitions import data_assets
+    from fine_tune_assets_tests.factories import DATA_ASSETS
 
     data_dir = make_data_dir(tmp_path / "data", models_dir, with_sample=False)
     source = SAMPLE_DATA / "raw" / "chat_export_2026-09.jsonl"
     (data_dir / "raw" / source.name).write_bytes(b"\n".join(source.read_bytes().splitlines()[:120]) + b"\n")
-    resource = DataPipelineResource(data_dir=str(data_dir), quarantine_rate_ceiling=1.0, min_examples=1)
-    result = dg.materialize(data_assets, resources={"pipeline": resource})
+    resource = PipelineResource(data_dir=str(data_dir), quarantine_rate_ceiling=1.0, min_examples=1)
+    result = dg.materialize(DATA_ASSETS, resources={"pipeline": resource})
     assert result.success
 
     events = ol.read_events(data_dir / "lineage" / "openlineage.jsonl")

@@ -13,17 +13,15 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from fine_tune_assets.definitions import data_assets
-from fine_tune_assets.defs.resources import DataPipelineResource
-from fine_tune_assets.defs.validate.checks import validated_conversations_checks
-
-from .conftest import REPO, make_data_dir
-from .pii_patterns import structured_pii
+from fine_tune_assets.defs.resources import PipelineResource
+from fine_tune_assets_tests.conftest import REPO, make_data_dir
+from fine_tune_assets_tests.factories import DATA_ASSETS, DATA_CHECKS
+from fine_tune_assets_tests.pii_patterns import structured_pii
 
 
 def materialize(data_dir: Path, instance: dg.DagsterInstance, **settings) -> dg.ExecuteInProcessResult:
-    return dg.materialize([*data_assets, *validated_conversations_checks], instance=instance,
-                          resources={"pipeline": DataPipelineResource(data_dir=str(data_dir), **settings)},
+    return dg.materialize([*DATA_ASSETS, *DATA_CHECKS], instance=instance,
+                          resources={"pipeline": PipelineResource(data_dir=str(data_dir), **settings)},
                           raise_on_error=False)
 
 

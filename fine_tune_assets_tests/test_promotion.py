@@ -8,10 +8,8 @@ import sys
 import duckdb
 import pytest
 
-from fine_tune_assets.lib import promotion as promotion_lib
-from fine_tune_assets.lib.evaluation import record_evaluation
-from fine_tune_assets.lib.ledger import read_events
-from fine_tune_assets.lib.promotion import (
+from fine_tune_assets.lib.audit import promotion as promotion_lib
+from fine_tune_assets.lib.audit.promotion import (
     PromotionError,
     current_stages,
     promote,
@@ -19,10 +17,11 @@ from fine_tune_assets.lib.promotion import (
     stage_history,
     stage_stacks,
 )
-from fine_tune_assets.lib.verify import verify_all
-from fine_tune_assets.settings import DataPaths
-
-from .test_ledger import _publish_adapter, _publish_dataset, _record_evaluation
+from fine_tune_assets.lib.audit.verify import verify_all
+from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets.lib.evaluation.evaluate import record_evaluation
+from fine_tune_assets.lib.registry.ledger import read_events
+from fine_tune_assets_tests.test_ledger import _publish_adapter, _publish_dataset, _record_evaluation
 
 
 def _record_failed_evaluation(paths: DataPaths, adapter_id: str, version: str) -> str:
@@ -268,11 +267,10 @@ def test_a_failure_inside_the_transaction_leaves_neither_row_nor_event(three, mo
 def test_verify_catches_an_edited_stage_history(tmp_path):
     import duckdb
 
-    from fine_tune_assets.lib.promotion import promote
-    from fine_tune_assets.lib.verify import verify_all
-    from fine_tune_assets.settings import DataPaths
-
-    from .test_ledger import _publish_adapter, _publish_dataset, _record_evaluation
+    from fine_tune_assets.lib.audit.promotion import promote
+    from fine_tune_assets.lib.audit.verify import verify_all
+    from fine_tune_assets.lib.common.paths import DataPaths
+    from fine_tune_assets_tests.test_ledger import _publish_adapter, _publish_dataset, _record_evaluation
 
     paths = DataPaths.from_env(tmp_path / "data")
     version = _publish_dataset(paths, tmp_path)

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from fine_tune_assets.lib.report import plot_loss_curve, render_html, render_markdown
+from fine_tune_assets.lib.evaluation.report import plot_loss_curve, render_html, render_markdown
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL = '<script>alert(1)</script> & "x"'

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fine_tune_assets.lib.scrub import (
+from fine_tune_assets.lib.data.scrub import (
     PolicyError,
     PseudonymKeyError,
     Scrubber,
@@ -22,7 +22,7 @@ from fine_tune_assets.lib.scrub import (
     residual_pii,
     scrub_conversations,
 )
-from fine_tune_assets.lib.scrub.policy import DEFAULT_POLICY
+from fine_tune_assets.lib.data.scrub.policy import DEFAULT_POLICY
 
 KEY_ENV = "FINE_TUNE_PSEUDONYM_KEY"
 

@@ -2,13 +2,12 @@
 
 import json
 
-from fine_tune_assets.lib.chat_format import format_errors, role_order_error
-from fine_tune_assets.lib.dedup import DuplicateFinder
-from fine_tune_assets.lib.records import Provenance, Record, Rejection
-from fine_tune_assets.lib.split import split_of
-from fine_tune_assets.lib.validate import ValidationSettings, check_records
-
-from .conftest import SHARED
+from fine_tune_assets.lib.data.chat_format import format_errors, role_order_error
+from fine_tune_assets.lib.data.dedup import DuplicateFinder
+from fine_tune_assets.lib.data.records import Provenance, Record, Rejection
+from fine_tune_assets.lib.data.split import split_of
+from fine_tune_assets.lib.data.validate import ValidationSettings, check_records
+from fine_tune_assets_tests.conftest import SHARED
 
 
 def conv(*pairs, system="You triage tickets for Halcyon Broadband."):

@@ -4,7 +4,7 @@ logits and gradients as row-by-row attention (the GPU half runs where a GPU is p
 import pytest
 import torch
 
-from fine_tune_assets.lib import varlen_attention
+from fine_tune_assets.lib.training import varlen_attention
 
 ROWS = [37, 120, 5, 64]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ..lib.stages import StageOutput
+from fine_tune_assets.lib.data.stages import StageOutput
 
 
 def md_table(header: list[str], rows: list[list]) -> dg.MetadataValue:

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from ..lib import openlineage as ol
-from ..settings import DataPaths
+from fine_tune_assets.lib.audit import openlineage as ol
+from fine_tune_assets.lib.common.paths import DataPaths
 
 SCHEDULED_TIME_TAG = "dagster/scheduled_execution_time"
 DATA_VERSION_TAG = "dagster/data_version"

@@ -10,15 +10,15 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from ..lib.base_model import DEFAULT_BASE_MODEL, load_tokenizer, model_name
-from ..lib.gates import GateSettings
-from ..lib.ingest import DEFAULT_MAX_LINE_BYTES
-from ..lib.stages import DEFAULT_MAX_RECORD_CHARS, StageOutput
-from ..lib.validate import ValidationSettings
-from ..settings import DataPaths
+from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets.lib.data.ingest import DEFAULT_MAX_LINE_BYTES
+from fine_tune_assets.lib.data.quality_gates import GateSettings
+from fine_tune_assets.lib.data.stages import DEFAULT_MAX_RECORD_CHARS, StageOutput
+from fine_tune_assets.lib.data.validate import ValidationSettings
+from fine_tune_assets.lib.models.base_model import DEFAULT_BASE_MODEL, load_tokenizer, model_name
 
 
-class DataPipelineResource(dg.ConfigurableResource):
+class PipelineResource(dg.ConfigurableResource):
     """Paths and settings of the data stages (see the field descriptions in the launchpad)."""
 
     data_dir: str = Field(default="", description="Data directory; empty = $FINE_TUNE_DATA_DIR or ./data")
@@ -46,7 +46,7 @@ class DataPipelineResource(dg.ConfigurableResource):
         return Path(self.scrub_policy) if self.scrub_policy else self.paths.scrub_policy
 
     def policy(self):
-        from ..lib.scrub import load_policy
+        from fine_tune_assets.lib.data.scrub import load_policy
 
         if self._policy is None:
             self._policy = load_policy(self.policy_path())
@@ -75,3 +75,10 @@ def upstream_stage(context, asset_key: dg.AssetKey) -> StageOutput:
         raise dg.Failure(f"{asset_key.to_user_string()} has not been materialized yet; materialize it first.")
     metadata = event.asset_materialization.metadata
     return StageOutput.load(Path(metadata["staging_path"].value))
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    """The resources every asset and sensor asks for by name."""
+    return dg.Definitions(resources={"pipeline": PipelineResource(),
+                                     "pipes_subprocess_client": dg.PipesSubprocessClient()})

@@ -1,0 +1,30 @@
+"""Heavy steps (training, evaluation) run as their own process through Dagster Pipes.
+
+Their memory is freed when the process ends, an out-of-memory or crash cannot take the code server
+down, and the same ``python -m fine_tune_assets.workers.<worker> REQUEST.json`` can be launched elsewhere
+(a GPU node, ``PipesK8sClient``) unchanged.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from fine_tune_assets.lib.common.paths import DataPaths
+
+
+def run_folder(paths: DataPaths, context) -> Path:
+    """``adapters/.runs/<run_id>/``: the run's requests and its unpublished outputs."""
+    folder = paths.adapters / ".runs" / context.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def launch_worker(context, client: dg.PipesSubprocessClient, module: str, request: dict,
+                  request_path: Path) -> dg.MaterializeResult:
+    """Write ``request`` to ``request_path`` and run the worker module on it; its report is the result."""
+    request_path.write_text(json.dumps(request, indent=2))
+    result = client.run(command=[sys.executable, "-m", f"fine_tune_assets.workers.{module}", str(request_path)],
+                        context=context)
+    return result.get_materialize_result()

@@ -1,0 +1,165 @@
+"""``verify``: does what is on disk still match what the ledger recorded, and is the ledger intact?
+
+For every ``dataset_published`` event the dataset folder's files are re-hashed; for the newest
+``adapter_trained`` event of each adapter (re-publishing an adapter rewrites its lineage.json and
+card, so earlier events describe an earlier state) the adapter folder's top-level files are
+re-hashed, and a file that is missing, changed or not recorded is named; likewise the report files
+of each adapter's newest evaluation. Then the chain itself.
+
+Registry rows with no ledger event are named too: a dataset version or adapter inserted behind the
+ledger's back is a problem; one created before the ledger's first event (published by an older
+version of this tool) is only a warning, since nothing can vouch for it. The chain cannot show that
+its newest rows were deleted: ``expect_head`` (an event hash an auditor noted earlier, e.g. from a
+dossier or an earlier ``verify``) must still be in the chain.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..common.hashing import sha256_file
+from ..common.paths import DataPaths
+from ..registry.connection import connect, table_names
+from ..registry.ledger import read_events, verify_chain
+
+
+def _compare(label: str, folder: Path, recorded: dict, problems: list[str], extra_allowed: bool) -> int:
+    """Re-hash ``folder/<name>`` for every recorded name; returns how many files were checked."""
+    if not folder.is_dir():
+        problems.append(f"{label} folder {folder} missing ({len(recorded)} recorded files)")
+        return 0
+    checked = 0
+    for name, sha in sorted(recorded.items()):
+        path = folder / name
+        checked += 1
+        if not path.is_file():
+            problems.append(f"{label} file {name} missing: sha256 recorded {sha[:12]}...")
+            continue
+        now = sha256_file(path)
+        if now != sha:
+            problems.append(f"{label} file {name} changed: sha256 recorded {sha[:12]}..., now {now[:12]}...")
+    if not extra_allowed:
+        for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name not in recorded):
+            problems.append(f"{label} file {path.name} added after publication (not recorded; sha256 "
+                            f"{sha256_file(path)[:12]}...)")
+    return checked
+
+
+def _rows_without_events(con, events: list[dict], problems: list[str], warnings: list[str]) -> None:
+    tables = table_names(con)
+    first = events[0]["created_at"] if events else None
+    if first is None and "ledger" in tables:  # an emptied ledger must not turn every row into "pre-ledger"
+        first = datetime.min.replace(tzinfo=UTC)
+    covered = {(e["kind"], e["subject"]) for e in events}
+    for table, key, kind, label in (("dataset_versions", "version_id", "dataset_published", "dataset version"),
+                                    ("adapters", "adapter_id", "adapter_trained", "adapter"),
+                                    ("evaluations", "eval_id", "evaluation_completed", "evaluation")):
+        if table not in tables:
+            continue
+        for subject, created_at in con.execute(f"SELECT {key}, created_at FROM {table} ORDER BY created_at").fetchall():
+            if (kind, subject) in covered:
+                continue
+            if first is None or created_at < first:
+                warnings.append(f"{label} {subject[:12]} predates the ledger: its files cannot be verified")
+            else:
+                problems.append(f"{label} {subject[:12]} is in the registry with no {kind} ledger event "
+                                "(inserted behind the ledger's back?)")
+
+
+def _decisions_match_events(con, events: list[dict], problems: list[str]) -> None:
+    """The tables that steer later work (erasure deny-list, needs-retraining flags, stage transitions) must
+    say what their ledger events say: deleting an erasure row would let its records be published again."""
+    tables = table_names(con)
+    erasures = {e["subject"]: e["payload"] for e in events if e["kind"] == "erasure" and isinstance(e["payload"], dict)}
+    rows: dict[str, set] = {}
+    if "erasures" in tables:
+        for request_id, record_id in con.execute("SELECT request_id, record_id FROM erasures").fetchall():
+            rows.setdefault(request_id, set()).add(record_id)
+    for request_id, payload in erasures.items():
+        recorded = set(payload.get("record_ids") or [])
+        if not recorded <= rows.get(request_id, set()):
+            problems.append(f"erasure request {request_id[:12]}: {len(recorded - rows.get(request_id, set()))} of its "
+                            "records are missing from the erasures table (their records could be published again)")
+    for request_id in sorted(set(rows) - set(erasures)):
+        problems.append(f"erasure request {request_id[:12]} is in the erasures table with no erasure ledger event")
+    flags = set()
+    if "adapter_flags" in tables:
+        flags = set(con.execute("SELECT adapter_id, request_id FROM adapter_flags WHERE flag = 'needs_retraining'"
+                                ).fetchall())
+    for request_id, payload in erasures.items():
+        for adapter_id in payload.get("affected_adapters") or []:
+            if (adapter_id, request_id) not in flags:
+                problems.append(f"adapter {adapter_id[:12]}: needs_retraining flag of erasure request "
+                                f"{request_id[:12]} removed from adapter_flags")
+    transitions = {e["seq"]: e for e in events if e["kind"] in ("promotion", "rollback")}
+    stage_rows = {}
+    if "adapter_stages" in tables:
+        stage_rows = {seq: (stage, adapter_id) for seq, stage, adapter_id in con.execute(
+            "SELECT event_seq, stage, adapter_id FROM adapter_stages").fetchall()}
+    for seq, event in transitions.items():
+        payload = event["payload"] if isinstance(event["payload"], dict) else {}
+        expected = (payload.get("stage"), payload.get("adapter_id"))
+        if stage_rows.get(seq) != expected:
+            problems.append(f"stage transition of ledger seq {seq} ({event['kind']} of {expected[0]}) missing from or "
+                            "altered in adapter_stages")
+    for seq in sorted(set(stage_rows) - set(transitions)):
+        problems.append(f"adapter_stages row for ledger seq {seq} has no promotion/rollback ledger event")
+
+
+def verify_all(paths: DataPaths, expect_head: str | None = None) -> dict:
+    """{ok, problems, warnings, head, events, files, datasets, adapters, evaluations, nothing_to_verify}."""
+    result = {"ok": True, "problems": [], "warnings": [], "head": None, "events": 0, "files": 0, "datasets": 0,
+              "adapters": 0, "evaluations": 0, "nothing_to_verify": False}
+    if not paths.registry.exists():
+        result["nothing_to_verify"] = True
+        return result
+    with connect(paths.registry, read_only=True) as con:
+        events = read_events(con)
+        problems = verify_chain(con, events)
+        _rows_without_events(con, events, problems, result["warnings"])
+        _decisions_match_events(con, events, problems)
+    result["events"] = len(events)
+    if events:
+        result["head"] = {"seq": events[-1]["seq"], "event_hash": events[-1]["event_hash"]}
+    if expect_head:
+        expected = expect_head.strip().lower()
+        if not any(e["event_hash"].startswith(expected) for e in events) or len(expected) < 12:
+            problems.append(f"expected ledger event {expected[:12]}... is not in the chain (newest events deleted, "
+                            "or the registry was replaced)" if len(expected) >= 12 else
+                            "--expect-head needs at least 12 hex characters of an event hash")
+    if not events:
+        result["problems"] = problems
+        result["ok"] = not problems
+        result["nothing_to_verify"] = not problems
+        return result
+    latest_adapter: dict[str, dict] = {}
+    latest_report: dict[str, dict] = {}  # re-evaluating rewrites adapters/<id>/eval/: the newest event counts
+    for event in events:
+        payload = event["payload"]
+        if not isinstance(payload, dict):
+            continue  # already reported by verify_chain
+        if event["kind"] == "dataset_published":
+            version = payload.get("version_id", event["subject"])
+            recorded = dict(payload.get("files") or {})
+            if payload.get("manifest_sha256"):
+                recorded["manifest.json"] = payload["manifest_sha256"]
+            result["files"] += _compare(f"dataset {version[:12]}", paths.datasets / version, recorded, problems,
+                                        extra_allowed=True)
+            result["datasets"] += 1
+        elif event["kind"] == "adapter_trained":
+            latest_adapter[payload.get("adapter_id", event["subject"])] = payload
+        elif event["kind"] == "evaluation_completed":
+            result["evaluations"] += 1
+            if payload.get("files"):  # events before report hashing have none
+                latest_report[payload.get("adapter_id", "")] = payload
+    for adapter_id, payload in latest_adapter.items():
+        result["files"] += _compare(f"adapter {adapter_id[:12]}", paths.adapters / adapter_id,
+                                    payload.get("files") or {}, problems, extra_allowed=False)
+        result["adapters"] += 1
+    for adapter_id, payload in latest_report.items():
+        result["files"] += _compare(f"eval report of adapter {adapter_id[:12]}", paths.adapters / adapter_id / "eval",
+                                    payload["files"], problems, extra_allowed=False)
+    result["problems"] = problems
+    result["ok"] = not problems
+    return result

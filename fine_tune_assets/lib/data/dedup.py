@@ -1,0 +1,76 @@
+"""Exact and near-duplicate detection over scrubbed conversations.
+
+Exact: the same scrubbed content (two raw records that differ only in PII become one).
+Near: the same text after folding case, punctuation and whitespace, or a MinHash estimate of character
+5-gram Jaccard similarity at or above a threshold (datasketch LSH, so it scales past pairwise).
+The system prompt is left out: every example of a task shares it. Within a group of duplicates the
+record with the smallest record_id is kept, so the choice does not depend on file order and a kept
+record stays kept as data is added (unless a new record with a smaller id joins its group).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from datasketch import MinHash, MinHashLSH
+
+from ..common.hashing import sha256_json, sha256_text
+
+_NON_WORD = re.compile(r"[^\w<>]+")
+
+
+def content_hash(messages: list[dict]) -> str:
+    return sha256_json(messages)
+
+
+def normalized_text(messages: list[dict]) -> str:
+    text = " ".join(m["content"] for m in messages if m["role"] != "system")
+    return _NON_WORD.sub(" ", text.lower()).strip()
+
+
+def _shingles(text: str, n: int = 5) -> set[bytes]:
+    """Character n-grams: robust for short texts, where one changed word moves word n-grams a lot."""
+    if len(text) <= n:
+        return {text.encode()}
+    return {text[i:i + n].encode() for i in range(len(text) - n + 1)}
+
+
+@dataclass
+class Duplicate:
+    record_id: str
+    kind: str  # duplicate_exact | duplicate_near
+    kept_record_id: str
+
+
+class DuplicateFinder:
+    """Feed records in ascending record_id order; ``check`` says whether each one repeats an earlier one."""
+
+    def __init__(self, threshold: float = 0.85, num_perm: int = 128):
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self._exact: dict[str, str] = {}
+        self._normal: dict[str, str] = {}
+        # LSH only proposes candidates: a lower band threshold misses fewer pairs near the cut-off,
+        # and each candidate is then compared on its MinHash estimate against the real threshold.
+        self._lsh = MinHashLSH(threshold=max(0.5, threshold - 0.15), num_perm=num_perm)
+        self._hashes: dict[str, MinHash] = {}
+
+    def check(self, record_id: str, messages: list[dict]) -> Duplicate | None:
+        exact = content_hash(messages)
+        if exact in self._exact:
+            return Duplicate(record_id, "duplicate_exact", self._exact[exact])
+        self._exact[exact] = record_id
+        text = normalized_text(messages)
+        normal = sha256_text(text)
+        if normal in self._normal:
+            return Duplicate(record_id, "duplicate_near", self._normal[normal])
+        self._normal[normal] = record_id
+        minhash = MinHash(num_perm=self.num_perm, seed=1)
+        minhash.update_batch(list(_shingles(text)))
+        for candidate in sorted(self._lsh.query(minhash)):
+            if self._hashes[candidate].jaccard(minhash) >= self.threshold:
+                return Duplicate(record_id, "duplicate_near", candidate)
+        self._lsh.insert(record_id, minhash)
+        self._hashes[record_id] = minhash
+        return None

@@ -1,0 +1,175 @@
+"""The audit ledger: an append-only, hash-chained log of what the pipeline published, in the registry.
+
+Each event is one row of the ``ledger`` table. ``payload_sha256`` is the sha256 of the payload's
+canonical JSON; ``event_hash`` is the sha256 of the canonical JSON of (seq, kind, created_at,
+subject, payload_sha256, prev_hash), and ``prev_hash`` is the previous event's ``event_hash`` (64
+zeros for the first). So editing a payload, a field, or deleting a row in the middle is detected by
+``verify_chain``. Events are appended inside the caller's transaction, next to the registry rows
+they describe, so a crash leaves neither half written.
+
+Limits (not a signature): someone who rewrites every later row consistently, or deletes the newest
+rows, is not detected by the chain alone; anchoring the head hash elsewhere is a later increment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from ..common.hashing import canonical_json, sha256_json, sha256_text
+from .connection import table_names
+
+GENESIS_HASH = "0" * 64
+KINDS = ("dataset_published", "adapter_trained", "evaluation_completed", "promotion", "rollback", "erasure",
+         "drift_evaluation")
+USER_ENV = "FINE_TUNE_USER"
+
+LEDGER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    seq BIGINT PRIMARY KEY,
+    event_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    subject VARCHAR NOT NULL,
+    payload JSON NOT NULL,
+    payload_sha256 VARCHAR NOT NULL,
+    prev_hash VARCHAR NOT NULL,
+    event_hash VARCHAR NOT NULL
+);
+"""
+
+
+def _iso(value: datetime) -> str:
+    """The created_at string that is hashed: always UTC, whatever time zone DuckDB hands back."""
+    return value.astimezone(UTC).isoformat()
+
+
+def event_hash(seq: int, kind: str, created_at: datetime, subject: str, payload_sha256: str, prev_hash: str) -> str:
+    return sha256_json({"seq": seq, "kind": kind, "created_at": _iso(created_at), "subject": subject,
+                        "payload_sha256": payload_sha256, "prev_hash": prev_hash})
+
+
+def current_user() -> str:
+    """Who is acting, for events a person triggers: ``$FINE_TUNE_USER`` (set it where the OS account is
+    shared, e.g. a service account behind a UI), else the OS login name."""
+    import getpass
+
+    name = os.environ.get(USER_ENV, "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers) and no LOGNAME/USER
+        return "unknown"
+
+
+def ledger_exists(con) -> bool:
+    return "ledger" in table_names(con)
+
+
+@contextmanager
+def transaction(con):
+    """BEGIN ... COMMIT around registry rows and their ledger event; ROLLBACK on any error."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - a failed COMMIT may have ended the transaction; keep the first error
+            pass
+        raise
+
+
+def append_event(con, kind: str, subject: str, payload: dict) -> dict:
+    """Append one event using the caller's connection (and open transaction, if any); returns the row."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown ledger event kind {kind!r}; expected one of {KINDS}")
+    con.execute(LEDGER_SCHEMA)
+    last = con.execute("SELECT seq, event_hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    created_at = datetime.now(UTC)
+    payload_text = canonical_json(payload)
+    payload_sha = sha256_text(payload_text)
+    row = {"seq": seq, "event_id": uuid.uuid4().hex, "kind": kind, "created_at": created_at, "subject": subject,
+           "payload": payload, "payload_sha256": payload_sha, "prev_hash": prev,
+           "event_hash": event_hash(seq, kind, created_at, subject, payload_sha, prev)}
+    con.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [seq, row["event_id"], kind, created_at, subject, payload_text, payload_sha, prev, row["event_hash"]])
+    return row
+
+
+def read_events(con) -> list[dict]:
+    """Every ledger row in seq order, payload parsed (None if it is no longer valid JSON)."""
+    if not ledger_exists(con):
+        return []
+    cursor = con.execute("SELECT seq, event_id, kind, created_at, subject, payload, payload_sha256, prev_hash, "
+                         "event_hash FROM ledger ORDER BY seq")
+    columns = [d[0] for d in cursor.description]
+    rows = [dict(zip(columns, r)) for r in cursor.fetchall()]
+    for row in rows:
+        row["payload_text"] = row["payload"]
+        try:
+            row["payload"] = json.loads(row["payload"])
+        except (TypeError, ValueError):
+            row["payload"] = None
+    return rows
+
+
+def _short(h: str | None) -> str:
+    return f"{(h or '')[:12]}..."
+
+
+def verify_chain(con, events: list[dict] | None = None) -> list[str]:
+    """Problems with the ledger itself: altered payloads or fields, broken links, deleted rows."""
+    events = read_events(con) if events is None else events
+    problems: list[str] = []
+    expected_seq, prev_event_hash = 1, GENESIS_HASH
+    for row in events:
+        seq = row["seq"]
+        gap = seq != expected_seq
+        if gap:
+            missing = range(expected_seq, seq)
+            for m in missing:
+                problems.append(f"ledger row seq {m} missing (deleted)")
+        if row["payload"] is None:
+            problems.append(f"ledger row seq {seq} altered: payload is no longer valid JSON")
+        else:
+            now = sha256_json(row["payload"])
+            if now != row["payload_sha256"]:
+                problems.append(f"ledger row seq {seq} altered: {row['kind']} payload for {row['subject'][:12]} "
+                                f"no longer matches its payload_sha256 (recorded {_short(row['payload_sha256'])}, "
+                                f"now {_short(now)})")
+        recomputed = event_hash(seq, row["kind"], row["created_at"], row["subject"], row["payload_sha256"],
+                                row["prev_hash"])
+        if recomputed != row["event_hash"]:
+            problems.append(f"ledger row seq {seq} altered: event_hash does not recompute (recorded "
+                            f"{_short(row['event_hash'])}, now {_short(recomputed)}): kind, created_at, subject, "
+                            "payload_sha256 or prev_hash changed")
+        if not gap and row["prev_hash"] != prev_event_hash:  # across a gap the deletion is already reported
+            previous = f"seq {seq - 1}'s event_hash" if seq > 1 else "the genesis hash (64 zeros)"
+            problems.append(f"ledger row seq {seq} chain broken: prev_hash {_short(row['prev_hash'])} does not "
+                            f"match {previous} {_short(prev_event_hash)}")
+        expected_seq, prev_event_hash = seq + 1, row["event_hash"]
+    return problems
+
+
+def event_reference(registry, kind: str, subject: str) -> str | None:
+    """``"seq N <event_hash>"`` of the newest ``kind`` event about ``subject`` (UI metadata, so a
+    materialization points at its ledger entry), or None when there is none."""
+    from pathlib import Path
+
+    from .connection import connect
+
+    if not Path(registry).exists():
+        return None
+    with connect(registry, read_only=True) as con:
+        if not ledger_exists(con):
+            return None
+        row = con.execute("SELECT seq, event_hash FROM ledger WHERE kind = ? AND subject = ? ORDER BY seq DESC "
+                          "LIMIT 1", [kind, subject]).fetchone()
+    return f"seq {row[0]} {row[1]}" if row else None

@@ -1,0 +1,146 @@
+"""Adapter publication: content-hash id, lineage.json, model card, registry row.
+
+The adapter id is the sha256 over the adapter's files except the run's metrics (weights, adapter
+config, training config, tokenizer, chat template), so the same training on the same data gives
+the same id, and any changed weight gives another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+from ..common.hashing import canonical_json, sha256_file, sha256_json
+from ..registry.connection import connect
+from ..registry.ledger import append_event, transaction
+
+RUN_ONLY_FILES = {"training_metrics.json", "training_log.json", "lineage.json", "README.md"}
+LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "presidio-analyzer",
+             "dagster", "fine_tune_assets")
+
+ADAPTERS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS adapters (
+    adapter_id VARCHAR PRIMARY KEY,
+    created_at TIMESTAMPTZ NOT NULL,
+    path VARCHAR NOT NULL,
+    dataset_version VARCHAR NOT NULL,
+    base_model JSON NOT NULL,
+    training_config JSON NOT NULL,
+    training_config_hash VARCHAR NOT NULL,
+    metrics JSON NOT NULL,
+    lineage JSON NOT NULL,
+    run_id VARCHAR
+);
+"""
+
+
+def adapter_content_hash(folder: Path) -> str:
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name not in RUN_ONLY_FILES}
+    return sha256_json(files)
+
+
+def library_versions() -> dict:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = package_version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit(repo: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=False)
+    except OSError:
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def hardware(device: str) -> dict:
+    info = {"device": device, "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "python": platform.python_version()}
+    if device == "cuda":
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _fmt(value, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def model_card(adapter_id: str, lineage: dict) -> str:
+    base = lineage["base_model"]
+    metrics = lineage["metrics"]
+    front = {
+        "base_model": base["name"],
+        "library_name": "peft",
+        "license": "apache-2.0",
+        "tags": ["lora", "fine_tune_assets"],
+        "datasets": [f"fine_tune_assets:{lineage['dataset_version']}"],
+        "model-index": [{"name": adapter_id, "results": [{"task": {"type": "text-generation"}, "metrics": [
+            {"type": "eval_loss", "value": metrics.get("eval_loss")},
+            {"type": "eval_loss_before_training", "value": metrics.get("eval_loss_before")}]}]}],
+    }
+    import yaml
+
+    return (f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n# LoRA adapter {adapter_id[:12]}\n\n"
+            f"Trained by fine_tune_assets on dataset version `{lineage['dataset_version']}` from base model "
+            f"`{base['name']}` ({base['source']}).\n\n"
+            f"- training config hash: `{lineage['training_config_hash']}`\n"
+            f"- eval loss: {_fmt(metrics.get('eval_loss'))} (before training: {_fmt(metrics.get('eval_loss_before'))})\n"
+            f"- steps: {metrics.get('steps')}, trained tokens/s: {_fmt(metrics.get('trained_tokens_per_s'), 1)}\n"
+            f"- full lineage: `lineage.json`\n")
+
+
+def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path, dataset_version: str,
+                    base_model: dict, training_config: dict, training_config_hash: str, metrics: dict,
+                    started_at: datetime, repo: Path, run_id: str | None = None) -> tuple[str, Path, dict]:
+    """Move a finished adapter folder to ``adapters/<adapter_id>/`` with lineage and card; register it."""
+    adapter_id = adapter_content_hash(run_folder)
+    lineage = {
+        "adapter_id": adapter_id,
+        "dataset_version": dataset_version,
+        "base_model": {k: v for k, v in base_model.items() if k != "chat_template"},
+        "training_config": training_config,
+        "training_config_hash": training_config_hash,
+        "seed": training_config.get("seed"),
+        "code": {"git_commit": git_commit(repo), "package_version": library_versions()["fine_tune_assets"]},
+        "libraries": library_versions(),
+        "hardware": hardware(metrics.get("device", "cpu")),
+        "metrics": metrics,
+        "started_at": started_at.isoformat(),
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "run_id": run_id,
+    }
+    (run_folder / "lineage.json").write_text(json.dumps(lineage, indent=2, sort_keys=True))
+    (run_folder / "README.md").write_text(model_card(adapter_id, lineage))
+    target = adapters_dir / adapter_id
+    adapters_dir.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(run_folder, target)
+    files = {p.name: sha256_file(p) for p in sorted(target.iterdir()) if p.is_file()}
+    with connect(registry) as con:
+        con.execute(ADAPTERS_SCHEMA)
+        with transaction(con):  # the row and its ledger event, or neither
+            con.execute("DELETE FROM adapters WHERE adapter_id = ?", [adapter_id])
+            con.execute("INSERT INTO adapters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [adapter_id, datetime.now(timezone.utc), str(target), dataset_version,
+                         canonical_json(lineage["base_model"]), canonical_json(training_config),
+                         training_config_hash, canonical_json(metrics), canonical_json(lineage), run_id])
+            append_event(con, "adapter_trained", adapter_id, {
+                "adapter_id": adapter_id, "dataset_version": dataset_version,
+                "base_model_identity_hash": base_model.get("identity_hash"),
+                "training_config_hash": training_config_hash, "files": files})
+    return adapter_id, target, lineage
