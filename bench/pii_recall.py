@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATA = ROOT.parent / "shared" / "benchmarks" / "pii" / "presidio_synth_dataset_v2.json"
+DEFAULT_DATA = ROOT / "bench" / "data" / "presidio_synth_dataset_v2.json"  # vendored, see its README.md
 
 # dataset type -> our entity type. Types mapped to None are not in the default policy on purpose
 # (see fine_tune_assets/defaults/scrub_policy.yaml); they are reported as "covered by any finding".
@@ -97,7 +94,7 @@ def stock_presidio(texts):
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from fine_tune_assets.lib.data.scrub.engine import nlp_configuration
+    from fine_tune_assets.lib.data.scrub.nlp import nlp_configuration
 
     engine = NlpEngineProvider(nlp_configuration=nlp_configuration()).create_engine()
     analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
@@ -117,7 +114,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pii_recall.json"))
     args = ap.parse_args(argv)
 
-    from fine_tune_assets.lib.data.scrub import Scrubber, load_policy
+    from fine_tune_assets.lib.data.scrub import Scrubber, describe_policy, load_policy
     from fine_tune_assets.lib.data.scrub.names import english_words
 
     items = json.loads(Path(args.data).read_text(encoding="utf-8"))
@@ -177,7 +174,7 @@ def main(argv=None) -> int:
         "dataset": str(args.data),
         "n_texts": len(texts),
         "policy_hash": policy.hash,
-        "policy": policy.describe(),
+        "policy": describe_policy(policy),
         "type_map": TYPE_MAP,
         "recall": rows,
         "precision": precision,

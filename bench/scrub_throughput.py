@@ -28,16 +28,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# Presidio is imported inside functions: worker processes are spawned and re-import this module.
-from fine_tune_assets.lib.data.scrub import load_policy, scrub_conversations
-from fine_tune_assets.lib.data.stages import DEFAULT_MAX_RECORD_CHARS
+# Importing the package sets its offline defaults. Presidio is imported inside functions: worker
+# processes are spawned and re-import this module.
+from fine_tune_assets.lib.data.scrub import load_policy, scrub_conversations  # noqa: E402 - after sys.path above
+from fine_tune_assets.lib.data.stages import DEFAULT_MAX_RECORD_CHARS  # noqa: E402
 
-BENCH_DATA = ROOT.parent / "shared" / "benchmarks" / "pii" / "presidio_synth_dataset_v2.json"
+BENCH_DATA = ROOT / "bench" / "data" / "presidio_synth_dataset_v2.json"  # vendored, see its README.md
 SYSTEM_PROMPT = (
     "You are the customer support assistant of Hanse Bank. Answer politely and concisely, never "
     "ask for full card numbers, and escalate fraud reports to a human agent."

@@ -13,7 +13,8 @@ def test_scrub_keeps_records_and_structure(tmp_path):
     examples = [
         {"messages": [{"role": "system", "content": "You triage tickets for Halcyon Broadband."},
                       {"role": "user", "content": "I'm Maria Lopez, account HB-40921733, mail maria.lopez@example.org"},
-                      {"role": "assistant", "content": "Thanks Maria Lopez, agent HBE-204817 will call +44 20 7946 0958."}],
+                      {"role": "assistant",
+                       "content": "Thanks Maria Lopez, agent HBE-204817 will call +44 20 7946 0958."}],
          "metadata": {"ticket": 7}},
         {"messages": [{"role": "user", "content": "Is there an outage in Springfield today?"},
                       {"role": "assistant", "content": "Yes, the NOC is on it."}]},

@@ -5,15 +5,15 @@ import os
 import subprocess
 import sys
 
-from fine_tune_assets_tests.conftest import REPO, SHARED
+from fine_tune_assets_tests.conftest import FIXTURES, REPO
 
-TOY = SHARED / "fixtures" / "openai_cookbook_toy_chat.jsonl"
+TOY = FIXTURES / "openai_cookbook_toy_chat.jsonl"
 
 
 def cli(*args, data_dir):
     env = {**os.environ, "FINE_TUNE_DATA_DIR": str(data_dir)}
     return subprocess.run([sys.executable, "-m", "fine_tune_assets.cli", *args], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=300)
+                          env=env, cwd=REPO, timeout=300, check=False)  # the tests read the exit code
 
 
 def test_toy_file_verdicts(models_dir, tmp_path):

@@ -17,6 +17,7 @@ from fine_tune_assets.lib.data.scrub import (
     PolicyError,
     PseudonymKeyError,
     Scrubber,
+    describe_policy,
     load_policy,
     policy_from_dict,
     residual_pii,
@@ -173,7 +174,7 @@ def test_pseudonyms_are_stable_per_key_and_need_a_key(monkeypatch, policy):
     email_a = re.search(r"<EMAIL_ADDRESS_[0-9a-f]{8}>", a).group()
     assert person_a in b and email_a in b  # same value, same pseudonym, across conversations
     assert "203.0.113.42" not in a and "<IP_ADDRESS" not in a  # per-entity plain operator (redact)
-    assert "first-secret-key" not in json.dumps(pseudo_policy.describe())
+    assert "first-secret-key" not in json.dumps(describe_policy(pseudo_policy))
 
     monkeypatch.setenv(KEY_ENV, "another-key")
     second = Scrubber(pseudo_policy).scrub_conversation(conv_a).messages[0]["content"]
@@ -199,7 +200,7 @@ def test_policy_hash_follows_recognizers_file(tmp_path):
 
 
 def test_policy_describe_and_validation(policy):
-    info = policy.describe()
+    info = describe_policy(policy)
     json.dumps(info)
     assert info["policy_hash"] == policy.hash
     assert "EMPLOYEE_ID" in info["entities"] and "DATE_TIME" not in info["entities"]

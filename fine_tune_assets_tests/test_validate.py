@@ -7,7 +7,7 @@ from fine_tune_assets.lib.data.dedup import DuplicateFinder
 from fine_tune_assets.lib.data.records import Provenance, Record, Rejection
 from fine_tune_assets.lib.data.split import split_of
 from fine_tune_assets.lib.data.validate import ValidationSettings, check_records
-from fine_tune_assets_tests.conftest import SHARED
+from fine_tune_assets_tests.conftest import FIXTURES
 
 
 def conv(*pairs, system="You triage tickets for Halcyon Broadband."):
@@ -30,8 +30,8 @@ def test_role_order_rules():
     two_users = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"},
                  {"role": "assistant", "content": "c"}]
     assert role_order_error(two_users) == "two user turns in a row"
-    assert "end with an assistant" in role_order_error(conv(("a", "b")) + [{"role": "user", "content": "c"}])
-    assert "system message after" in role_order_error(conv(("a", "b")) + [{"role": "system", "content": "c"}])
+    assert "end with an assistant" in role_order_error([*conv(("a", "b")), {"role": "user", "content": "c"}])
+    assert "system message after" in role_order_error([*conv(("a", "b")), {"role": "system", "content": "c"}])
 
 
 def test_check_records_reasons_and_token_limit(tokenizer):
@@ -52,8 +52,8 @@ def test_check_records_reasons_and_token_limit(tokenizer):
 
 def test_duplicates_exact_near_and_distinct():
     finder = DuplicateFinder(threshold=0.85)
-    base = conv(("My HaloBox 6 router reboots every hour since the firmware update last Tuesday, "
-                 "and the lights blink orange before it drops the connection.", '{"category": "hardware"}'))
+    base = conv((("My HaloBox 6 router reboots every hour since the firmware update last Tuesday, "
+                  "and the lights blink orange before it drops the connection."), '{"category": "hardware"}'))
     assert finder.check("a", base) is None
     assert finder.check("b", json.loads(json.dumps(base))).kind == "duplicate_exact"
     shouting = [dict(m, content=m["content"].upper().replace(",", "")) for m in base]
@@ -77,7 +77,7 @@ def test_split_is_deterministic_and_stable_as_data_grows():
 
 
 def test_cookbook_format_codes_on_the_toy_file():
-    with open(SHARED / "fixtures" / "openai_cookbook_toy_chat.jsonl") as handle:
+    with open(FIXTURES / "openai_cookbook_toy_chat.jsonl") as handle:
         examples = [json.loads(line) for line in handle if line.strip()]
     assert len(examples) == 5
     assert all(format_errors(e) == [] for e in examples)

@@ -55,7 +55,7 @@ class StageOutput:
         return self.folder / "quarantine.parquet"
 
     @classmethod
-    def load(cls, folder: Path) -> "StageOutput":
+    def load(cls, folder: Path) -> StageOutput:
         summary = json.loads((folder / "summary.json").read_text())
         return cls(summary["stage"], summary["data_version"], folder, summary, reused=True)
 
@@ -162,7 +162,7 @@ def scrub_record_schema():
 def scrub_stage(paths: DataPaths, ingested: StageOutput, policy, workers: int = 2,
                 max_record_chars: int = DEFAULT_MAX_RECORD_CHARS, progress: Progress | None = None) -> StageOutput:
     """Size guard first (cheap), then Presidio over every message of every role (expensive)."""
-    from .scrub import scrub_conversations
+    from .scrub import describe_policy, scrub_conversations
 
     presidio = package_version("presidio-analyzer")
     data_version = sha256_json({"code": SCRUB_CODE_VERSION, "input": ingested.data_version,
@@ -214,7 +214,7 @@ def scrub_stage(paths: DataPaths, ingested: StageOutput, policy, workers: int = 
         return {"inputs": n_inputs, "records": writer.records.rows_written,
                 "rejected": writer.quarantine.rows_written, "entity_counts": dict(sorted(entity_totals.items())),
                 "policy_hash": policy.hash, "presidio_version": presidio,
-                "cumulative": {"scrub": {"policy_hash": policy.hash, "policy": policy.describe(),
+                "cumulative": {"scrub": {"policy_hash": policy.hash, "policy": describe_policy(policy),
                                          "entity_counts": dict(sorted(entity_totals.items()))}}}
 
     return _run(_StageWriter(paths, "scrub", data_version, scrub_record_schema()), body, ingested)

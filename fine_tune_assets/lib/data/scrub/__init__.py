@@ -4,6 +4,7 @@
     result = Scrubber(policy).scrub_conversation(messages)
     for key, result in scrub_conversations(items, policy, workers=2): ...
     residual_pii(scrubbed_text, policy)          # blocking second scan for structured PII
+    policy.hash, describe_policy(policy)         # identity and audit record of the policy
 
 Names are imported lazily: importing this package (e.g. in a worker process, or to read a
 policy) does not import Presidio until a scrubbing name is used.
@@ -12,13 +13,15 @@ policy) does not import Presidio until a scrubbing name is used.
 import importlib
 
 _EXPORTS = {
-    "OperatorSpec": ".policy",
+    "OperatorSpec": ".schema",
+    "PolicyFile": ".schema",
     "PolicyError": ".policy",
     "ScrubPolicy": ".policy",
     "load_policy": ".policy",
     "policy_from_dict": ".policy",
     "PseudonymKeyError": ".operators",
     "normalize_value": ".operators",
+    "describe_policy": ".engine",
     "Scrubber": ".scrubber",
     "ScrubResult": ".scrubber",
     "residual_pii": ".scrubber",
@@ -27,9 +30,9 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "OperatorSpec", "PolicyError", "PseudonymKeyError", "ScrubPolicy", "ScrubResult", "Scrubber",
-    "load_policy", "normalize_value", "policy_from_dict", "residual_pii", "scrub_conversations",
-    "scrubber_for",
+    "OperatorSpec", "PolicyError", "PolicyFile", "PseudonymKeyError", "ScrubPolicy", "ScrubResult", "Scrubber",
+    "describe_policy", "load_policy", "normalize_value", "policy_from_dict", "residual_pii",
+    "scrub_conversations", "scrubber_for",
 ]
 
 

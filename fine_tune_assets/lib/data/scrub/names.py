@@ -16,24 +16,40 @@ import re
 
 import regex
 
+from .nlp import SPACY_MODEL
+
 # Words that are tagged as proper nouns but are never person names in chat data.
 NOT_NAMES = frozenset(
-    ["i", "ok", "okay", "hi", "hello", "hey", "dear", "thanks", "thank", "regards", "best", "cheers", "yes", "no", "please", "sorry", "sir", "madam", "user", "bot", "assistant", "system", "customer", "agent", "admin", "support", "team", "manager", "staff", "client", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today", "tomorrow", "yesterday", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "street", "st", "road", "rd", "avenue", "ave", "lane", "drive", "way", "court", "place", "boulevard", "square", "inc", "ltd", "llc", "plc", "corp", "co", "company", "group", "bank", "university", "college", "school", "hospital", "hotel", "airport", "city", "county", "state", "republic", "kingdom", "north", "south", "east", "west", "new", "san", "santa", "st", "saint", "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lady", "lord", "rev", "english", "french", "german", "spanish", "italian", "american", "british", "european"]
+    [
+        "i", "ok", "okay", "hi", "hello", "hey", "dear", "thanks", "thank", "regards", "best", "cheers", "yes",
+        "no", "please", "sorry", "sir", "madam", "user", "bot", "assistant", "system", "customer", "agent", "admin",
+        "support", "team", "manager", "staff", "client", "monday", "tuesday", "wednesday", "thursday", "friday",
+        "saturday", "sunday", "today", "tomorrow", "yesterday", "january", "february", "march", "april", "may",
+        "june", "july", "august", "september", "october", "november", "december", "street", "st", "road", "rd",
+        "avenue", "ave", "lane", "drive", "way", "court", "place", "boulevard", "square", "inc", "ltd", "llc",
+        "plc", "corp", "co", "company", "group", "bank", "university", "college", "school", "hospital", "hotel",
+        "airport", "city", "county", "state", "republic", "kingdom", "north", "south", "east", "west", "new", "san",
+        "santa", "st", "saint", "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lady", "lord", "rev",
+        "english", "french", "german", "spanish", "italian", "american", "british", "european",
+    ]
 )
 
 HONORIFICS = frozenset(
-    ["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "dame", "lady", "lord", "rev", "reverend", "fr", "father", "sister", "brother", "mme", "mlle", "madame", "monsieur", "herr", "frau", "sr", "sra", "srta", "dott", "dott.ssa", "ing", "capt", "captain", "col", "colonel", "gen", "general", "lt", "sgt", "officer", "judge", "hon"]
+    [
+        "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "dame", "lady", "lord", "rev",
+        "reverend", "fr", "father", "sister", "brother", "mme", "mlle", "madame", "monsieur", "herr", "frau", "sr",
+        "sra", "srta", "dott", "dott.ssa", "ing", "capt", "captain", "col", "colonel", "gen", "general", "lt",
+        "sgt", "officer", "judge", "hon",
+    ]
 )
 
 # Particles allowed inside a multi-word name ("Ludwig van Beethoven", "Maria da Silva").
-PARTICLES = frozenset(["van", "von", "der", "den", "de", "da", "das", "do", "dos", "di", "del", "della", "du", "le", "la", "ten", "ter", "bin", "ibn", "al", "el", "st"])
+PARTICLES = frozenset([
+    "van", "von", "der", "den", "de", "da", "das", "do", "dos", "di", "del", "della", "du", "le", "la", "ten",
+    "ter", "bin", "ibn", "al", "el", "st",
+])
 
-# Cue words right before a name: "my name is X", "called X", "Dear X", "Hi X".
-NAME_CUE_BEFORE = regex.compile(
-    r"(?i:\b(?:name\s+is|name's|named|called|call\s+me|i\s+am|i'm|this\s+is|dear|hi|hello|hey|"
-    r"thanks|thank\s+you|regards|sincerely|signed|attn|attention|c/o|contact|ask\s+for|speak\s+(?:to|with)|"
-    r"talk\s+(?:to|with)|meet|met|with|by|from|to|and|or|cc)[\s,:]*)$"
-)
+# Cue words right before a name that make the next capitalised word a name: "my name is X", "Dear X".
 STRONG_CUE_BEFORE = regex.compile(
     r"(?i:\b(?:name\s+is|name's|named|called|call\s+me|dear|attn|attention|c/o|ask\s+for|"
     r"(?:first|last|full|sur|given|maiden)\s*name\s*(?:is)?|name|contact\s+person|"
@@ -112,16 +128,6 @@ def is_place(word: str) -> bool:
     return _normal(word) in places()
 
 
-def gazetteer_version() -> str:
-    """Identity of the name lists, for the policy hash."""
-    try:
-        from importlib.metadata import version
-
-        return f"faker=={version('faker')}"
-    except Exception:  # pragma: no cover - faker is a declared dependency
-        return "faker==unknown"
-
-
 @functools.lru_cache(maxsize=1)
 def english_words() -> frozenset[str]:
     """Lower-case English words (WordNet index shipped inside the spaCy model's lemmatizer).
@@ -129,8 +135,6 @@ def english_words() -> frozenset[str]:
     Used only as a negative signal: an unknown capitalised word that is an English word ("Note",
     "Summary") is not taken for a name on capitalisation alone.
     """
-
-
     from spacy.lang.en.stop_words import STOP_WORDS
 
     return _wordnet(("noun", "verb", "adj", "adv")) | frozenset(STOP_WORDS)
@@ -140,16 +144,14 @@ def english_words() -> frozenset[str]:
 def _wordnet(parts: tuple) -> frozenset[str]:
     import spacy
 
-    from .engine import SPACY_MODEL
-
     nlp = spacy.load(SPACY_MODEL, exclude=["tok2vec", "tagger", "parser", "ner", "attribute_ruler", "senter"])
-    words: set[str] = set()
     try:
         table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_index")
-        for pos in parts:
-            words.update(w for w in table.get(pos, []) if w.isalpha())
-    except Exception:  # pragma: no cover - model without lookups
-        pass
+    except (KeyError, AttributeError):  # pragma: no cover - a model without lemmatizer lookups: no words
+        return frozenset()
+    words: set[str] = set()
+    for pos in parts:
+        words.update(w for w in table.get(pos, []) if w.isalpha())
     return frozenset(words)
 
 
@@ -196,20 +198,6 @@ def _non_noun_words() -> frozenset[str]:
     "Will", "Grant", "Rose") is a common word as often as a name. Nouns alone are not counted:
     WordNet lists famous people, so "john", "scott" and "rebecca" are WordNet nouns."""
     return _wordnet(("verb", "adj", "adv"))
-
-
-def is_given_name(word: str) -> bool:
-    return _normal(word) in gazetteers()[0]
-
-
-def is_surname(word: str) -> bool:
-    return _normal(word) in gazetteers()[1]
-
-
-def is_known_name(word: str) -> bool:
-    w = _normal(word)
-    first, last = gazetteers()
-    return w in first or w in last
 
 
 def has_surname_shape(word: str) -> bool:

@@ -107,14 +107,14 @@ class PlaceholderNumbering:
 class PlaceholderOperator(Operator):
     """Presidio operator ``placeholder``: ``<TYPE_n>`` from a ``PlaceholderNumbering`` in params."""
 
-    def operate(self, text: str = None, params: dict = None) -> str:
+    def operate(self, text: str | None = None, params: dict | None = None) -> str:
         numbering: PlaceholderNumbering = params["numbering"]
         entity_type = params["entity_type"]
         return f"<{entity_type}_{numbering.number(text, entity_type)}>"
 
-    def validate(self, params: dict = None) -> None:
+    def validate(self, params: dict | None = None) -> None:
         if not isinstance((params or {}).get("numbering"), PlaceholderNumbering):
-            raise ValueError("placeholder operator needs params['numbering'] (a PlaceholderNumbering)")
+            raise TypeError("placeholder operator needs params['numbering'] (a PlaceholderNumbering)")
 
     def operator_name(self) -> str:
         return "placeholder"
@@ -126,14 +126,14 @@ class PlaceholderOperator(Operator):
 class PseudonymOperator(Operator):
     """Presidio operator ``pseudonymize``: ``<TYPE_hmac>`` from a ``Pseudonymizer`` in params."""
 
-    def operate(self, text: str = None, params: dict = None) -> str:
+    def operate(self, text: str | None = None, params: dict | None = None) -> str:
         pseudonymizer: Pseudonymizer = params["pseudonymizer"]
         entity_type = params["entity_type"]
         return f"<{entity_type}_{pseudonymizer.token(text, entity_type)}>"
 
-    def validate(self, params: dict = None) -> None:
+    def validate(self, params: dict | None = None) -> None:
         if not isinstance((params or {}).get("pseudonymizer"), Pseudonymizer):
-            raise ValueError("pseudonymize operator needs params['pseudonymizer']")
+            raise TypeError("pseudonymize operator needs params['pseudonymizer']")
 
     def operator_name(self) -> str:
         return "pseudonymize"

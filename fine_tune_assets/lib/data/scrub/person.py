@@ -19,6 +19,8 @@ Three recognizers, all working from the spaCy ``Doc`` the analyzer already made:
 
 from __future__ import annotations
 
+import itertools
+
 import regex
 from presidio_analyzer import LocalRecognizer
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
@@ -32,7 +34,7 @@ from .names import (
     is_place,
     name_class,
 )
-from .recognizers import _result
+from .recognizers import recognizer_result
 
 _GEO_NER = {"GPE", "LOC", "FAC"}
 _OTHER_NER = {"ORG", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART", "LANGUAGE", "LAW"}
@@ -40,14 +42,30 @@ _INITIAL = regex.compile(r"^\p{Lu}\.?$")
 _WORDLIKE = regex.compile(r"^\p{Lu}[\p{L}'’-]*$")
 _BREAK_BEFORE = {'"', "“", "'", ":", ">", "(", "-", "–", "—", "*", "•", ".", "!", "?"}
 _STREET_WORDS = frozenset(
-    ["street", "st", "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "way", "court", "ct", "place", "pl", "boulevard", "blvd", "terrace", "close", "crescent", "square", "parkway", "highway", "circle", "trail", "row", "mews", "grove", "gardens", "walk", "green", "park", "rise", "rue", "rua", "via", "viale", "calle", "avenida", "av", "avda", "plaza", "piazza", "strasse", "straße", "gasse", "weg", "platz", "allee"]
+    [
+        "street", "st", "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "way", "court", "ct", "place",
+        "pl", "boulevard", "blvd", "terrace", "close", "crescent", "square", "parkway", "highway", "circle",
+        "trail", "row", "mews", "grove", "gardens", "walk", "green", "park", "rise", "rue", "rua", "via", "viale",
+        "calle", "avenida", "av", "avda", "plaza", "piazza", "strasse", "straße", "gasse", "weg", "platz", "allee",
+    ]
 )
 # Verbs that take a person as subject: "Anna said", "Jacob lives", "Tomas had given"
 _HUMAN_VERBS = frozenset(
-    ["say", "tell", "ask", "reply", "answer", "shout", "yell", "scream", "whisper", "cry", "laugh", "smile", "live", "die", "marry", "bear", "work", "study", "write", "think", "feel", "want", "like", "love", "hate", "know", "believe", "spend", "begin", "start", "join", "leave", "arrive", "visit", "call", "email", "meet", "travel", "sing", "speak", "talk", "give", "send", "wonder", "agree", "decide", "own", "teach", "retire", "graduate", "move", "sign", "complain", "explain", "promise", "apologize", "thank", "insist"]
+    [
+        "say", "tell", "ask", "reply", "answer", "shout", "yell", "scream", "whisper", "cry", "laugh", "smile",
+        "live", "die", "marry", "bear", "work", "study", "write", "think", "feel", "want", "like", "love", "hate",
+        "know", "believe", "spend", "begin", "start", "join", "leave", "arrive", "visit", "call", "email", "meet",
+        "travel", "sing", "speak", "talk", "give", "send", "wonder", "agree", "decide", "own", "teach", "retire",
+        "graduate", "move", "sign", "complain", "explain", "promise", "apologize", "thank", "insist",
+    ]
 )
 _KINSHIP = frozenset(
-    ["kid", "child", "son", "daughter", "wife", "husband", "spouse", "partner", "mother", "mom", "mum", "father", "dad", "brother", "sister", "friend", "colleague", "boss", "manager", "uncle", "aunt", "cousin", "grandfather", "grandmother", "nephew", "niece", "fiance", "fiancee", "boyfriend", "girlfriend", "neighbor", "neighbour", "family"]
+    [
+        "kid", "child", "son", "daughter", "wife", "husband", "spouse", "partner", "mother", "mom", "mum", "father",
+        "dad", "brother", "sister", "friend", "colleague", "boss", "manager", "uncle", "aunt", "cousin",
+        "grandfather", "grandmother", "nephew", "niece", "fiance", "fiancee", "boyfriend", "girlfriend", "neighbor",
+        "neighbour", "family",
+    ]
 )
 _GREETING_BEFORE = regex.compile(r"(?i:\b(?:hi|hello|hey|dear|thanks|thank\s+you|bye|goodbye|cheers|congrats)[\s,!]*)$")
 _SAID_BEFORE = regex.compile(r"(?i:\b(?:said|says|asked|told|tell|ask|thanked|with|cc|from)\s*)$")
@@ -108,7 +126,8 @@ def _runs(doc, text: str) -> list[tuple[int, int, list[int]]]:
                     and _is_name_token(doc[j + 2]):
                 j += 2
                 members.append(j)
-            elif _INITIAL.match(nxt.text) and j + 2 < n and _is_name_token(doc[j + 2]) or nxt.text.islower() and nxt.text in PARTICLES and j + 2 < n and _is_name_token(doc[j + 2]):
+            elif (_INITIAL.match(nxt.text) and j + 2 < n and _is_name_token(doc[j + 2])) or (
+                    nxt.text.islower() and nxt.text in PARTICLES and j + 2 < n and _is_name_token(doc[j + 2])):
                 j += 1
             elif _is_name_token(nxt):
                 j += 1
@@ -187,7 +206,7 @@ def name_runs(doc, only_chars=None, title_case: bool | None = None):
             score, why = 0.15, "capitalised English word"
 
         ner = {t.ent_type_ for t in toks} - {"", "PERSON"}
-        strong_names = names >= 1 and nk >= 2 or names + ambiguous + shapes >= 2
+        strong_names = (names >= 1 and nk >= 2) or names + ambiguous + shapes >= 2
         if ner & _GEO_NER and not strong_names:
             known_place = nk == 1 and is_place(toks[0].text)
             score -= 0.25 if known_place else 0.1
@@ -258,7 +277,7 @@ def name_runs(doc, only_chars=None, title_case: bool | None = None):
 
 def _share_list_evidence(doc, scored: list[dict]) -> None:
     """In "Anna, Piotr and Ewa" a run next to a person in a list is likely a person too."""
-    for a, b in zip(scored, scored[1:]):
+    for a, b in itertools.pairwise(scored):
         between = [t.text.lower() for t in doc[a["last"] + 1:b["first"]]]
         if not between or any(w not in {",", "and", "or", "&", "und", "et", "y"} for w in between):
             continue
@@ -333,7 +352,7 @@ class FilteredSpacyRecognizer(SpacyRecognizer):
                 if len(words) == 1 and piece.isupper() and name_class(piece) != "name":
                     continue  # an acronym ("STA", "API")
                 s = r.start + m.start() + lead
-                out.append(_result(self, "PERSON", s, s + len(piece), r.score, "spaCy NER"))
+                out.append(recognizer_result(self, "PERSON", s, s + len(piece), r.score, "spaCy NER"))
         return out
 
 
@@ -352,7 +371,7 @@ class ProperNounNameRecognizer(LocalRecognizer):
             return []
         found = [(s, e, score, why) for s, e, score, why in name_runs(doc) if score > 0.25]
         found += list(speaker_labels(text))
-        return [_result(self, "PERSON", s, e, score, why) for s, e, score, why in found]
+        return [recognizer_result(self, "PERSON", s, e, score, why) for s, e, score, why in found]
 
 
 _ALLCAPS_WORD = regex.compile(r"\b\p{Lu}{2,}(?:['’-]\p{Lu}+)*\b")
@@ -445,13 +464,13 @@ class CaseNormalizedNameRecognizer(LocalRecognizer):
             if ent.label_ == "PERSON" and any(changed[ent.start_char:ent.end_char]) \
                     and (not caps_mode or _all_recased(ent.start_char, ent.end_char, copy, changed)) \
                     and _has_name_evidence(ent.text, True):
-                results.append(_result(self, "PERSON", ent.start_char, ent.end_char, 0.75,
-                                       "NER on case-normalised copy"))
+                results.append(recognizer_result(self, "PERSON", ent.start_char, ent.end_char, 0.75,
+                                                 "NER on case-normalised copy"))
         for s, e, score, why in name_runs(doc, only_chars=changed, title_case=False):
             cued = any(c in why for c in ("name cue", "greeting", "speaker", "person verb"))
             if caps_mode and not _all_recased(s, e, copy, changed):
                 continue
             several = len(copy[s:e].split()) >= 2 or not caps_mode
             if score >= 0.5 and (cued or (several and _has_name_evidence(copy[s:e], False))):
-                results.append(_result(self, "PERSON", s, e, score, why + " (case-normalised)"))
+                results.append(recognizer_result(self, "PERSON", s, e, score, why + " (case-normalised)"))
         return results

