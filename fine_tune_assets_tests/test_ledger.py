@@ -17,8 +17,9 @@ from fine_tune_assets.lib.common.hashing import record_id_for, sha256_file, sha2
 from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.data.publish import PublishRequest, publish_dataset
 from fine_tune_assets.lib.data.records import RECORD_SCHEMA
-from fine_tune_assets.lib.evaluation.evaluate import record_evaluation
+from fine_tune_assets.lib.evaluation.store import record_evaluation
 from fine_tune_assets.lib.registry.ledger import GENESIS_HASH, append_event, event_hash, read_events, verify_chain
+from fine_tune_assets.lib.registry.schema import create_tables
 from fine_tune_assets.lib.training import publish as adapters_lib
 from fine_tune_assets.lib.training.publish import publish_adapter
 
@@ -89,6 +90,7 @@ def verify_cli(paths: DataPaths, *args: str) -> subprocess.CompletedProcess:
 
 def test_chain_links_after_three_appends():
     with duckdb.connect() as con:
+        create_tables(con)
         rows = [append_event(con, "dataset_published", f"v{i}", {"i": i}) for i in range(3)]
         assert [r["seq"] for r in rows] == [1, 2, 3]
         assert rows[0]["prev_hash"] == GENESIS_HASH
@@ -148,7 +150,7 @@ def test_deleting_the_newest_events_is_caught_against_a_noted_head(published):
 
 
 def test_registry_row_without_event_is_named(published):
-    paths, version, adapter_id, _ = published
+    paths, _version, adapter_id, _ = published
     with duckdb.connect(str(paths.registry)) as con:
         con.execute("INSERT INTO adapters SELECT 'f' || substr(adapter_id, 2), created_at + INTERVAL 1 MINUTE, path, "
                     "dataset_version, base_model, training_config, training_config_hash, metrics, lineage, run_id "

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fine_tune_assets.lib.audit.erasure import ErasureError, denylist, erase
+from fine_tune_assets.lib.audit.erasure import ErasureError, erase
 from fine_tune_assets.lib.audit.lineage import LineageError, adapter_lineage, record_lineage, source_lineage
 from fine_tune_assets.lib.audit.verify import verify_all
 from fine_tune_assets.lib.common.hashing import record_id_for
@@ -18,6 +18,7 @@ from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.data.publish import PublishRequest, publish_dataset
 from fine_tune_assets.lib.data.records import RECORD_SCHEMA
 from fine_tune_assets.lib.registry.connection import connect
+from fine_tune_assets.lib.registry.erasures import denylist
 from fine_tune_assets.lib.registry.ledger import read_events
 from fine_tune_assets_tests.test_ledger import _publish_adapter, _record_evaluation
 
@@ -68,7 +69,7 @@ def cli(paths: DataPaths, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_forward_lineage_reaches_sources_policy_checks_base_config_and_eval(world):
-    paths, rows, version, adapter_id = world
+    paths, _rows, version, adapter_id = world
     with connect(paths.registry, read_only=True) as con:
         d = adapter_lineage(con, adapter_id[:10])
     assert d["adapter"]["adapter_id"] == adapter_id
@@ -162,7 +163,7 @@ def test_erasure_publishes_a_version_without_the_records_and_flags_the_adapter(w
 
 
 def test_erasing_a_source_erases_all_its_records(world):
-    paths, rows, version, adapter_id = world
+    paths, _rows, _version, _adapter_id = world
     result = erase(paths, "contract ended", sources=["chats.jsonl"], user="bob")
     assert result.source_files == [{"source_file": "chats.jsonl", "source_sha256": "cd" * 32}]
     assert len(result.record_ids) == 6
@@ -173,7 +174,7 @@ def test_erasing_a_source_erases_all_its_records(world):
 
 
 def test_erasure_refuses_what_it_cannot_apply(world):
-    paths, rows, version, adapter_id = world
+    paths, rows, _version, _adapter_id = world
     with pytest.raises(ErasureError, match="reason"):
         erase(paths, " ", record_refs=[rows[0]["record_id"]])
     with pytest.raises(ErasureError, match="at least one"):
@@ -189,7 +190,7 @@ def test_erasure_refuses_what_it_cannot_apply(world):
 def test_erasure_is_reported_to_the_dagster_instance(world, tmp_path):
     import dagster as dg
 
-    paths, rows, version, adapter_id = world
+    paths, rows, _version, adapter_id = world
     home = tmp_path / "dagster_home"
     home.mkdir()
     env = {**os.environ, "FINE_TUNE_DATA_DIR": str(paths.root), "DAGSTER_HOME": str(home)}
@@ -207,7 +208,8 @@ def test_erasure_is_reported_to_the_dagster_instance(world, tmp_path):
 
 
 def test_erasure_that_recreates_an_older_version_makes_it_latest_again(tmp_path):
-    from fine_tune_assets.lib.registry.connection import erased_records_in, find_dataset_version
+    from fine_tune_assets.lib.registry.erasures import erased_records_in
+    from fine_tune_assets.lib.registry.resolve import resolve_dataset_version
 
     paths = DataPaths.from_env(tmp_path / "data")
     rows = _rows()
@@ -220,12 +222,12 @@ def test_erasure_that_recreates_an_older_version_makes_it_latest_again(tmp_path)
     assert not result.new_version_created and result.new_version == v1
     with connect(paths.registry, read_only=True) as con:
         assert erased_records_in(con, v2) == 6 and erased_records_in(con, v1) == 0
-        assert find_dataset_version(con, "latest")["version_id"] == v1  # v2 is newer but holds erased records
-        assert find_dataset_version(con, v2[:8])["version_id"] == v2  # still reachable by id, for audits
+        assert resolve_dataset_version(con, "latest")["version_id"] == v1  # v2 is newer but holds erased records
+        assert resolve_dataset_version(con, v2[:8])["version_id"] == v2  # still reachable by id, for audits
 
 
 def test_source_erasure_matches_exact_names_or_content_only(world, tmp_path):
-    paths, rows, version, adapter_id = world
+    paths, _rows, _version, _adapter_id = world
     with pytest.raises(ErasureError, match="in no dataset version"):
         erase(paths, "why", sources=["exports/tickets.jsonl"])  # same base name, not the recorded name
     local = tmp_path / "renamed.jsonl"
@@ -242,7 +244,7 @@ def test_source_erasure_matches_exact_names_or_content_only(world, tmp_path):
 def test_verify_catches_edits_to_erasures_and_flags(world, tamper, expected):
     import duckdb
 
-    paths, rows, version, adapter_id = world
+    paths, rows, _version, _adapter_id = world
     erase(paths, "DSR-5", record_refs=[rows[2]["record_id"]], user="carol")
     assert verify_all(paths)["ok"]
     with duckdb.connect(str(paths.registry)) as con:

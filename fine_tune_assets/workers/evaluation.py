@@ -14,8 +14,10 @@ from pathlib import Path
 
 from dagster_pipes import open_dagster_pipes
 
-from fine_tune_assets.lib.evaluation.evaluate import load_eval_spec, record_evaluation, write_report
-from fine_tune_assets.lib.registry.ledger import event_reference
+from fine_tune_assets.lib.evaluation.report import write_report
+from fine_tune_assets.lib.evaluation.spec import load_eval_spec
+from fine_tune_assets.lib.evaluation.store import record_evaluation
+from fine_tune_assets.lib.registry.ledger import EventKind, event_reference
 
 
 def _residual_pii_filter(policy_path: str | None):
@@ -51,7 +53,7 @@ def main(request_path: str) -> None:
                 "adapter_id": report["adapter_id"],
                 "dataset_version": report["dataset_version"],
                 "eval_set_sha256": report["eval_set"]["sha256"],
-                "ledger_event": event_reference(Path(request["registry"]), "evaluation_completed", eval_id) or "-",
+                "ledger_event": event_reference(request["registry"], EventKind.EVALUATION_COMPLETED, eval_id) or "-",
                 "report": {"raw_value": str(folder / "report.html"), "type": "path"},
                 "report_json": {"raw_value": str(folder / "eval_report.json"), "type": "path"},
                 "format_compliance_base": number(base["format_compliance"]),

@@ -20,9 +20,11 @@ from pathlib import Path
 
 from dagster_pipes import open_dagster_pipes
 
-from fine_tune_assets.lib.registry.ledger import event_reference
+from fine_tune_assets.lib.registry.ledger import EventKind, event_reference
+from fine_tune_assets.lib.training import TrainingConfig, train_adapter
+from fine_tune_assets.lib.training.checkpoints import training_identity
+from fine_tune_assets.lib.training.export import merged_dir_for
 from fine_tune_assets.lib.training.publish import publish_adapter
-from fine_tune_assets.lib.training.train import TrainingConfig, merged_dir_for, train_adapter, training_identity
 
 
 def main(request_path: str) -> None:
@@ -69,7 +71,7 @@ def main(request_path: str) -> None:
                 "steps": metrics["steps"],
                 "resumed_from_step": metrics["resumed_from_step"],
                 "training_identity": identity,
-                "ledger_event": event_reference(Path(request["registry"]), "adapter_trained", adapter_id) or "-",
+                "ledger_event": event_reference(request["registry"], EventKind.ADAPTER_TRAINED, adapter_id) or "-",
                 "trained_tokens_per_s": round(metrics["trained_tokens_per_s"], 1),
                 "train_seconds": round(metrics["train_seconds"], 1),
                 "device": metrics["device"],

@@ -8,7 +8,7 @@ import dagster as dg
 from fine_tune_assets.lib.common.hashing import sha256_file
 from fine_tune_assets.lib.data.publish import PublishRequest, publish_dataset
 from fine_tune_assets.lib.data.quality_gates import evaluate_gates
-from fine_tune_assets.lib.registry.ledger import event_reference
+from fine_tune_assets.lib.registry.ledger import EventKind, event_reference
 
 from ..keys import VALIDATED_CONVERSATIONS
 from ..metadata import md_table
@@ -57,7 +57,7 @@ def dataset_version(context: dg.AssetExecutionContext, pipeline: PipelineResourc
         "new_version": result.created,
         "parent_version": result.parent_version or "(first version)",
         "scrub_policy_hash": cumulative["scrub"]["policy_hash"],
-        "ledger_event": event_reference(pipeline.paths.registry, "dataset_published", result.version_id) or "-",
+        "ledger_event": event_reference(pipeline.paths.registry, EventKind.DATASET_PUBLISHED, result.version_id) or "-",
     }
     manifest = result.path / "manifest.json"
     if manifest.exists():

@@ -7,7 +7,8 @@ import dagster as dg
 from pydantic import Field
 
 from fine_tune_assets.lib.models.base_model import resolve_base_model
-from fine_tune_assets.lib.registry.connection import connect, rows_as_dicts
+from fine_tune_assets.lib.registry.connection import connect
+from fine_tune_assets.lib.registry.resolve import NotFound, resolve_adapter
 
 from ..keys import LORA_ADAPTER
 from ..openlineage import emits_openlineage
@@ -23,15 +24,6 @@ class EvalReportConfig(dg.Config):
     device: str = Field(default="auto", description="auto | cpu | cuda")
 
 
-def _adapter_row(registry: Path, wanted: str) -> dict:
-    with connect(registry, read_only=True) as con:
-        rows = rows_as_dicts(con.execute("SELECT adapter_id, path, dataset_version FROM adapters "
-                                         "WHERE adapter_id LIKE ? ORDER BY created_at DESC", [wanted + "%"]))
-    if len(rows) != 1:
-        raise dg.Failure(f"{len(rows)} adapters match {wanted!r}; see `fine-tune-assets adapters list`")
-    return rows[0]
-
-
 @dg.asset(group_name="evaluation", code_version=EVAL_CODE_VERSION, deps=[LORA_ADAPTER], kinds={"pytorch"})
 @emits_openlineage
 def eval_report(context: dg.AssetExecutionContext, config: EvalReportConfig, pipeline: PipelineResource,
@@ -43,7 +35,11 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalReportConfig, pip
     the promotion gate check blocks when the adapter does not beat its base model."""
     paths = pipeline.paths
     if config.adapter_id:
-        adapter = _adapter_row(paths.registry, config.adapter_id)
+        with connect(paths.registry, read_only=True) as con:
+            try:
+                adapter = resolve_adapter(con, config.adapter_id)
+            except NotFound as exc:
+                raise dg.Failure(str(exc)) from None
         adapter_id, adapter_dir = adapter["adapter_id"], Path(adapter["path"])
     else:
         event = context.instance.get_latest_materialization_event(LORA_ADAPTER)

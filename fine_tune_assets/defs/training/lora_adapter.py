@@ -7,7 +7,9 @@ from pydantic import Field
 
 from fine_tune_assets.lib.common.paths import SOURCE_ROOT
 from fine_tune_assets.lib.models.base_model import resolve_base_model
-from fine_tune_assets.lib.registry.connection import VersionNotFound, connect, erased_records_in, find_dataset_version
+from fine_tune_assets.lib.registry.connection import connect
+from fine_tune_assets.lib.registry.erasures import erased_records_in
+from fine_tune_assets.lib.registry.resolve import NotFound, resolve_dataset_version
 
 from ..keys import BASE_MODEL, DATASET_VERSION
 from ..openlineage import emits_openlineage
@@ -52,7 +54,7 @@ class LoraTrainingConfig(dg.Config):
                                                            "installed) | on | off")
 
     def training_config(self):
-        from fine_tune_assets.lib.training.train import TrainingConfig
+        from fine_tune_assets.lib.training import TrainingConfig
 
         targets = self.target_modules if self.target_modules == "all-linear" else \
             [t.strip() for t in self.target_modules.split(",") if t.strip()]
@@ -75,8 +77,8 @@ def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, 
     paths = pipeline.paths
     with connect(paths.registry, read_only=True) as con:
         try:
-            dataset = find_dataset_version(con, config.dataset_version)
-        except VersionNotFound as exc:
+            dataset = resolve_dataset_version(con, config.dataset_version)
+        except NotFound as exc:
             raise dg.Failure(str(exc)) from None
         erased = erased_records_in(con, dataset["version_id"])
     if erased:

@@ -23,40 +23,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..common.hashing import sha256_json
 from ..common.paths import DataPaths
+from ..data.publish import SPLITS, AccountingError, ErasedMeanwhile, PublishRequest, publish_dataset
 from ..data.records import RECORD_SCHEMA
 from ..registry.connection import connect, rows_as_dicts
-from ..registry.ledger import append_event, current_user, read_events, transaction
-from .lineage import LineageError, resolve_records, resolve_source, table_names
-
-ERASURE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS erasures (
-    request_id VARCHAR NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    user_name VARCHAR NOT NULL,
-    reason VARCHAR NOT NULL,
-    record_id VARCHAR,
-    source_file VARCHAR,
-    source_sha256 VARCHAR
-);
-CREATE TABLE IF NOT EXISTS adapter_flags (
-    adapter_id VARCHAR NOT NULL,
-    flag VARCHAR NOT NULL,
-    reason VARCHAR,
-    request_id VARCHAR,
-    created_at TIMESTAMPTZ NOT NULL
-);
-"""
-NEEDS_RETRAINING = "needs_retraining"
+from ..registry.erasures import NEEDS_RETRAINING
+from ..registry.ledger import EventKind, append_event, current_user, read_events, transaction
+from .lineage import LineageError, resolve_records, resolve_source
+from .verify import compare_files
 
 
 class ErasureError(ValueError):
@@ -82,19 +67,6 @@ class ErasureResult:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-def denylist(registry: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Every erasure already committed: ({record_id: request_id}, {source sha256: request_id})."""
-    if not Path(registry).exists():
-        return {}, {}
-    with connect(registry, read_only=True) as con:
-        if "erasures" not in table_names(con):
-            return {}, {}
-        rows = con.execute("SELECT request_id, record_id, source_sha256 FROM erasures ORDER BY created_at").fetchall()
-    records = {r: req for req, r, _ in rows if r}
-    sources = {s: req for req, r, s in rows if s and not r}
-    return records, sources
 
 
 def _resolve(con, record_refs: list[str], sources: list[str]) -> tuple[list[str], list[dict]]:
@@ -124,8 +96,6 @@ def _republish_request(con, version: dict, folder: Path, record_ids: list[str], 
                        request_id: str):
     """A PublishRequest that re-publishes ``version``'s accepted records (exact JSONL messages) and its
     quarantine, with this request's records and sources denied."""
-    from ..data.publish import SPLITS, PublishRequest
-
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     rows = []
     for split in SPLITS:
@@ -143,10 +113,11 @@ def _republish_request(con, version: dict, folder: Path, record_ids: list[str], 
     except BaseException:
         Path(validated).unlink(missing_ok=True)
         raise
+    recorded = rows_as_dicts(con.execute("SELECT * FROM dataset_sources WHERE version_id = ? ORDER BY source_file",
+                                         [version["version_id"]]))
     reports = [{"path": s["source_file"], "sha256": s["source_sha256"], "format": s["format"], "mapping": s["mapping"],
-                "inputs": s["inputs"], "blank_lines": s["blank_lines"]} for s in rows_as_dicts(con.execute(
-                    "SELECT * FROM dataset_sources WHERE version_id = ? ORDER BY source_file", [version["version_id"]]))]
-    checks = json.loads(version["checks"]) + [{
+                "inputs": s["inputs"], "blank_lines": s["blank_lines"]} for s in recorded]
+    checks = [*json.loads(version["checks"]), {
         "name": "erasure_applied", "passed": True, "blocking": False, "severity": "INFO",
         "observed": len(record_ids), "threshold": None,
         "description": f"erasure request {request_id}: re-published from {version['version_id'][:12]} without the "
@@ -165,10 +136,6 @@ def _republish_request(con, version: dict, folder: Path, record_ids: list[str], 
 def purge_staging(paths: DataPaths, record_ids: list[str], source_shas: list[str]) -> list[str]:
     """Delete every staging folder (a cache of the data stages, rebuilt on the next run) whose records or
     quarantine hold an erased record: the ingest stage keeps the raw, unscrubbed text."""
-    import shutil
-
-    import duckdb
-
     purged = []
     for folder in sorted(p.parent for p in paths.staging.glob("*/*/summary.json")):
         files = [str(f) for f in (folder / "records.parquet", folder / "quarantine.parquet") if f.exists()]
@@ -186,15 +153,14 @@ def purge_staging(paths: DataPaths, record_ids: list[str], source_shas: list[str
 
 def _check_unchanged(paths: DataPaths, version_id: str, folder: Path) -> None:
     """Refuse to re-publish from a dataset folder whose files no longer match their ledger event."""
-    from .verify import _compare
-
     with connect(paths.registry, read_only=True) as con:
-        events = [e for e in read_events(con) if e["kind"] == "dataset_published" and e["subject"] == version_id]
+        events = [e for e in read_events(con)
+                  if e["kind"] == EventKind.DATASET_PUBLISHED and e["subject"] == version_id]
     if not events or not isinstance(events[-1]["payload"], dict):
         return  # published before the ledger: nothing to compare with (verify warns about it)
     recorded = dict(events[-1]["payload"].get("files") or {})
     problems: list[str] = []
-    _compare(f"dataset {version_id[:12]}", folder, recorded, problems, extra_allowed=True)
+    compare_files(f"dataset {version_id[:12]}", folder, recorded, problems, extra_allowed=True)
     if problems:
         raise ErasureError("the newest dataset version changed on disk since it was published, refusing to "
                            "re-publish it: " + "; ".join(problems) + " (see `fine-tune-assets verify`)")
@@ -203,8 +169,6 @@ def _check_unchanged(paths: DataPaths, version_id: str, folder: Path) -> None:
 def erase(paths: DataPaths, reason: str, record_refs: list[str] | None = None, sources: list[str] | None = None,
           user: str | None = None) -> ErasureResult:
     """Apply one erasure request (see module docstring); returns what it did."""
-    from ..data.publish import AccountingError, ErasedMeanwhile, publish_dataset
-
     record_refs, sources = list(record_refs or []), list(sources or [])
     if not reason or not reason.strip():
         raise ErasureError("an erasure needs a reason (e.g. the ticket of the data subject's request)")
@@ -215,8 +179,7 @@ def erase(paths: DataPaths, reason: str, record_refs: list[str] | None = None, s
     user = user or current_user()
     created_at = datetime.now(UTC)
     with connect(paths.registry, read_only=True) as con:
-        if "dataset_versions" not in table_names(con) or not con.execute(
-                "SELECT count(*) FROM dataset_versions").fetchone()[0]:
+        if not con.execute("SELECT count(*) FROM dataset_versions").fetchone()[0]:
             raise ErasureError("no dataset version published yet")
         record_ids, resolved_sources = _resolve(con, record_refs, sources)
         affected_versions = sorted({v for (v,) in con.execute(
@@ -224,7 +187,7 @@ def erase(paths: DataPaths, reason: str, record_refs: list[str] | None = None, s
             [record_ids]).fetchall()})
         affected_adapters = sorted({a for (a,) in con.execute(
             "SELECT adapter_id FROM adapters WHERE list_contains(?, dataset_version)",
-            [affected_versions]).fetchall()}) if "adapters" in table_names(con) else []
+            [affected_versions]).fetchall()})
         newest = rows_as_dicts(con.execute("SELECT * FROM dataset_versions ORDER BY created_at DESC LIMIT 1"))[0]
     request_id = sha256_json({"records": record_ids, "sources": resolved_sources, "reason": reason, "user": user,
                               "created_at": created_at.isoformat()})
@@ -232,19 +195,18 @@ def erase(paths: DataPaths, reason: str, record_refs: list[str] | None = None, s
                            affected_versions, affected_adapters, None, False)
 
     def commit(con, version_id: str | None) -> None:
-        con.execute(ERASURE_SCHEMA)
         for record_id in record_ids:
             con.execute("INSERT INTO erasures VALUES (?, ?, ?, ?, ?, NULL, NULL)",
                         [request_id, created_at, user, reason, record_id])
         for s in resolved_sources:
             con.execute("INSERT INTO erasures VALUES (?, ?, ?, ?, NULL, ?, ?)",
                         [request_id, created_at, user, reason, s["source_file"], s["source_sha256"]])
+        flag_reason = f"trained on records erased by request {request_id[:12]}: {reason}"
         for adapter_id in affected_adapters:
             con.execute("INSERT INTO adapter_flags VALUES (?, ?, ?, ?, ?)",
-                        [adapter_id, NEEDS_RETRAINING, f"trained on records erased by request {request_id[:12]}: "
-                         f"{reason}", request_id, created_at])
+                        [adapter_id, NEEDS_RETRAINING, flag_reason, request_id, created_at])
         result.new_version = version_id
-        append_event(con, "erasure", request_id, {
+        append_event(con, EventKind.ERASURE, request_id, {
             "request_id": request_id, "record_ids": record_ids, "source_files": resolved_sources, "reason": reason,
             "user": user, "affected_versions": affected_versions, "affected_adapters": affected_adapters,
             "new_version": version_id})

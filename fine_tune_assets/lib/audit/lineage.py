@@ -17,45 +17,20 @@ import json
 from pathlib import Path
 
 from ..common.hashing import sha256_file
-from ..evaluation.evaluate import latest_evaluation
-from ..registry.connection import VersionNotFound, find_dataset_version, rows_as_dicts, table_names
-from ..registry.ledger import read_events
+from ..evaluation.store import latest_evaluation
+from ..registry.connection import rows_as_dicts
+from ..registry.erasures import adapter_flags
+from ..registry.ledger import EventKind, read_events
+from ..registry.queries import dataset_sources
+from ..registry.resolve import NotFound, resolve_adapter, resolve_dataset_version
 
-MIN_PREFIX = 6
-
-
-class LineageError(LookupError):
-    """The thing asked about is not in the registry (message says what to run instead)."""
-
-
-def find_adapter(con, ref: str) -> dict:
-    """One ``adapters`` row by full id, unique prefix or ``latest`` (the newest)."""
-    if "adapters" not in table_names(con):
-        raise LineageError("no adapters in the registry yet: materialize lora_adapter first")
-    if ref == "latest":
-        rows = rows_as_dicts(con.execute("SELECT * FROM adapters ORDER BY created_at DESC LIMIT 1"))
-    else:
-        if len(ref) < MIN_PREFIX:
-            raise LineageError(f"adapter id {ref!r} is too short: give at least {MIN_PREFIX} characters")
-        rows = rows_as_dicts(con.execute("SELECT * FROM adapters WHERE starts_with(adapter_id, ?) "
-                                         "ORDER BY created_at DESC", [ref]))
-    if len(rows) != 1:
-        what = "no adapter" if not rows else f"{len(rows)} adapters match"
-        raise LineageError(f"{what} {ref!r}; see `fine-tune-assets adapters list`")
-    return rows[0]
+# Record ids need more than registry.resolve.MIN_PREFIX: a dataset holds many records (a short prefix would
+# often select one by chance), and erasure deletes what a record reference selects for good.
+RECORD_MIN_PREFIX = 6
 
 
-def adapter_flags(con, adapter_ids: list[str] | None = None) -> dict[str, list[dict]]:
-    """Open flags (e.g. ``needs_retraining`` after an erasure) per adapter id; empty when none exist."""
-    if "adapter_flags" not in table_names(con):
-        return {}
-    rows = rows_as_dicts(con.execute("SELECT * FROM adapter_flags ORDER BY created_at"))
-    flags: dict[str, list[dict]] = {}
-    for row in rows:
-        if adapter_ids is None or row["adapter_id"] in adapter_ids:
-            row["created_at"] = row["created_at"].isoformat()
-            flags.setdefault(row["adapter_id"], []).append(row)
-    return flags
+class LineageError(NotFound):
+    """A record or raw source asked about is in no dataset version (message says what to run instead)."""
 
 
 def _events_about(events: list[dict], subjects: set[str]) -> list[dict]:
@@ -72,16 +47,11 @@ def _newest_payload(events: list[dict], kind: str, subject: str) -> dict | None:
 
 def dataset_lineage(con, version_id: str, events: list[dict] | None = None) -> dict:
     """A dataset version with its raw sources, scrub policy, quality checks and recorded file hashes."""
-    try:
-        row = find_dataset_version(con, version_id)
-    except VersionNotFound as exc:
-        raise LineageError(str(exc)) from None
+    row = resolve_dataset_version(con, version_id)
     events = read_events(con) if events is None else events
     version = row["version_id"]
-    sources = rows_as_dicts(con.execute(
-        "SELECT source_file, source_sha256, format, mapping, inputs, accepted, quarantined, blank_lines "
-        "FROM dataset_sources WHERE version_id = ? ORDER BY source_file", [version]))
-    published = _newest_payload(events, "dataset_published", version)
+    sources = dataset_sources(con, version)
+    published = _newest_payload(events, EventKind.DATASET_PUBLISHED, version)
     policy = json.loads(row["scrub_policy"])
     return {
         "version_id": version,
@@ -115,12 +85,12 @@ def dataset_lineage(con, version_id: str, events: list[dict] | None = None) -> d
 
 def adapter_lineage(con, ref: str) -> dict:
     """Everything an adapter came from, as one JSON-able dict (see module docstring)."""
-    row = find_adapter(con, ref)
+    row = resolve_adapter(con, ref)
     adapter_id = row["adapter_id"]
     events = read_events(con)
     lineage = json.loads(row["lineage"])
     metrics = json.loads(row["metrics"])
-    trained = _newest_payload(events, "adapter_trained", adapter_id)
+    trained = _newest_payload(events, EventKind.ADAPTER_TRAINED, adapter_id)
     evaluation = latest_evaluation(con, adapter_id)
     dataset = dataset_lineage(con, row["dataset_version"], events)
     subjects = {adapter_id, dataset["version_id"]} | ({evaluation["eval_id"]} if evaluation else set())
@@ -146,7 +116,7 @@ def adapter_lineage(con, ref: str) -> dict:
 
 
 def _adapters_on(con, versions: list[str]) -> list[dict]:
-    if not versions or "adapters" not in table_names(con):
+    if not versions:
         return []
     rows = rows_as_dicts(con.execute(
         "SELECT adapter_id, created_at, dataset_version, path FROM adapters WHERE list_contains(?, dataset_version) "
@@ -160,8 +130,8 @@ def resolve_records(con, refs: list[str]) -> dict[str, str]:
     resolved: dict[str, str] = {}
     for ref in refs:
         ref = ref.strip().lower()
-        if len(ref) < MIN_PREFIX:
-            raise LineageError(f"record id {ref!r} is too short: give at least {MIN_PREFIX} characters")
+        if len(ref) < RECORD_MIN_PREFIX:
+            raise LineageError(f"record id {ref!r} is too short: give at least {RECORD_MIN_PREFIX} characters")
         ids = {r for (r,) in con.execute(
             "SELECT DISTINCT record_id FROM dataset_records WHERE starts_with(record_id, ?) UNION "
             "SELECT DISTINCT record_id FROM quarantine WHERE starts_with(record_id, ?)", [ref, ref]).fetchall()}
@@ -288,23 +258,23 @@ def render_adapter_lineage(d: dict) -> str:
     m = tr["metrics"]
     lines += [
         f"<- base model {base.get('name')} rev {base.get('revision')} ({base.get('source')})",
-        f"     identity {_h(base.get('identity_hash'))}, weights {weights or '-'}, chat template "
-        f"{_h(base.get('chat_template_sha256'))}",
+        (f"     identity {_h(base.get('identity_hash'))}, weights {weights or '-'}, chat template "
+         f"{_h(base.get('chat_template_sha256'))}"),
         f"<- training config {_h(tr['config_hash'])}: seed {tr.get('seed')}, "
         + ", ".join(f"{k} {tr['config'].get(k)}" for k in ("learning_rate", "lora_r", "lora_alpha", "target_modules",
                                                             "per_device_batch_size", "max_steps", "num_epochs")
                     if k in tr["config"]),
-        f"     code git {str(code.get('git_commit'))[:12]}, package {code.get('package_version')}; "
-        f"{m.get('steps')} steps in {round(m['train_seconds'] or 0)} s on {m.get('device')}",
+        (f"     code git {str(code.get('git_commit'))[:12]}, package {code.get('package_version')}; "
+         f"{m.get('steps')} steps in {round(m['train_seconds'] or 0)} s on {m.get('device')}"),
     ]
     if ev:
         base_m, tuned = ev["base"] or {}, ev["fine_tuned"] or {}
         def pct(v):
             return "-" if v is None else f"{v:.1%}"
-        lines += [f"-> evaluation {_h(ev['eval_id'])} ({ev['created_at'][:19]}): format compliance "
-                  f"{pct(base_m.get('format_compliance'))} -> {pct(tuned.get('format_compliance'))}, eval loss "
-                  f"{base_m.get('eval_loss', float('nan')):.4f} -> {tuned.get('eval_loss', float('nan')):.4f}, gate "
-                  f"{'PASSED' if ev['gate']['passed'] else 'FAILED'}", f"     report {ev['report']}"]
+        lines += [(f"-> evaluation {_h(ev['eval_id'])} ({ev['created_at'][:19]}): format compliance "
+                   f"{pct(base_m.get('format_compliance'))} -> {pct(tuned.get('format_compliance'))}, eval loss "
+                   f"{base_m.get('eval_loss', float('nan')):.4f} -> {tuned.get('eval_loss', float('nan')):.4f}, gate "
+                   f"{'PASSED' if ev['gate']['passed'] else 'FAILED'}"), f"     report {ev['report']}"]
     else:
         lines.append("-> evaluation: none recorded (materialize eval_report)")
     lines.append("ledger events: " + ("; ".join(f"seq {e['seq']} {e['kind']} {_h(e['event_hash'])}"

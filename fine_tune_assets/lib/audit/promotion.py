@@ -2,7 +2,7 @@
 
 Every transition is one row of the ``adapter_stages`` table and one ledger event (``promotion`` or
 ``rollback``), written in one transaction, so a crash leaves neither. The current holder of a stage
-is not stored anywhere else: it is derived by replaying the stage's rows in ``seq`` order.
+is not stored anywhere else: it is derived by replaying the stage's rows in ``seq`` order (``registry.stages``).
 
 The rule (a stack per stage):
 
@@ -44,28 +44,16 @@ Ledger payloads (other code reads these keys):
 from __future__ import annotations
 
 import re
-from datetime import UTC
 from pathlib import Path
 
-from ..registry.connection import connect, rows_as_dicts, table_names
-from ..registry.ledger import append_event, current_user, transaction
+from ..evaluation.store import latest_evaluation
+from ..registry.connection import connect
+from ..registry.erasures import needs_retraining
+from ..registry.ledger import EventKind, append_event, current_user, transaction
+from ..registry.resolve import resolve_adapter
+from ..registry.stages import current_stages, stage_stacks
 
 STAGE_PATTERN = re.compile(r"[a-z][a-z0-9_-]*")
-
-ADAPTER_STAGES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS adapter_stages (
-    seq BIGINT PRIMARY KEY,
-    stage VARCHAR NOT NULL,
-    action VARCHAR NOT NULL,
-    adapter_id VARCHAR NOT NULL,
-    previous_adapter_id VARCHAR,
-    reason VARCHAR NOT NULL,
-    user_name VARCHAR NOT NULL,
-    forced BOOLEAN NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    event_seq BIGINT NOT NULL
-);
-"""
 
 
 class PromotionError(ValueError):
@@ -85,80 +73,8 @@ def check_reason(reason: str | None) -> str:
     return reason.strip()
 
 
-def _rows(con, where: str = "", params: list | None = None) -> list[dict]:
-    if "adapter_stages" not in table_names(con):
-        return []
-    rows = rows_as_dicts(con.execute(f"SELECT * FROM adapter_stages {where} ORDER BY seq", params or []))
-    for row in rows:
-        row["created_at"] = row["created_at"].astimezone(UTC).isoformat()
-    return rows
-
-
-def stage_stacks(con) -> dict[str, list[str]]:
-    """{stage: [adapter ids, bottom to top]}: the promotions still in effect, replayed from the table."""
-    stacks: dict[str, list[str]] = {}
-    for row in _rows(con):
-        stack = stacks.setdefault(row["stage"], [])
-        if row["action"] == "rollback":
-            if stack:
-                stack.pop()
-            if not stack or stack[-1] != row["adapter_id"]:  # only if the table was edited by hand
-                stack.append(row["adapter_id"])
-        else:
-            stack.append(row["adapter_id"])
-    return {stage: stack for stage, stack in stacks.items() if stack}
-
-
-def current_stages(con) -> dict[str, str]:
-    """{stage: adapter_id} for every stage that has a holder."""
-    return {stage: stack[-1] for stage, stack in sorted(stage_stacks(con).items())}
-
-
-def stages_of(con, adapter_id: str) -> list[str]:
-    """The stages an adapter holds now, sorted."""
-    return [stage for stage, holder in current_stages(con).items() if holder == adapter_id]
-
-
-def stage_history(con, adapter_id: str | None = None, stage: str | None = None) -> list[dict]:
-    """Transitions, oldest first. With ``adapter_id``: those that moved it into or out of a stage
-    (it is ``adapter_id`` or ``previous_adapter_id`` of the row); with ``stage``: that stage's."""
-    clauses, params = [], []
-    if adapter_id is not None:
-        clauses.append("(adapter_id = ? OR previous_adapter_id = ?)")
-        params += [adapter_id, adapter_id]
-    if stage is not None:
-        clauses.append("stage = ?")
-        params.append(stage)
-    return _rows(con, ("WHERE " + " AND ".join(clauses)) if clauses else "", params)
-
-
-def resolve_adapter(con, ref: str) -> str:
-    """A registered adapter id from a full id, a unique prefix, or 'latest' (the newest), as ``adapters show``."""
-    if "adapters" not in table_names(con):
-        raise PromotionError("no adapters registered yet: materialize lora_adapter first")
-    if ref == "latest":
-        ids = [r[0] for r in con.execute("SELECT adapter_id FROM adapters ORDER BY created_at DESC LIMIT 1").fetchall()]
-    else:
-        ids = [r[0] for r in con.execute("SELECT adapter_id FROM adapters WHERE starts_with(adapter_id, ?) "
-                                         "ORDER BY created_at DESC", [ref or ""]).fetchall()] if ref else []
-    if len(ids) != 1:
-        what = "no adapter" if not ids else f"{len(ids)} adapters"
-        raise PromotionError(f"{what} match {ref!r}; see `fine-tune-assets adapters list`")
-    return ids[0]
-
-
-def needs_retraining(con, adapter_id: str) -> bool:
-    """Whether the erasure feature flagged the adapter (table ``adapter_flags``, if it exists)."""
-    if "adapter_flags" not in table_names(con):
-        return False
-    return con.execute("SELECT count(*) FROM adapter_flags WHERE adapter_id = ? AND flag = 'needs_retraining'",
-                       [adapter_id]).fetchone()[0] > 0
-
-
 def gate_state(con, adapter_id: str) -> dict:
     """The promotion checks as recorded in a ``promotion`` event's ``gate``."""
-    from ..evaluation.evaluate import latest_evaluation
-
     evaluation = latest_evaluation(con, adapter_id)
     gate = (evaluation or {}).get("gate") or {}
     return {"evaluated": evaluation is not None,
@@ -171,7 +87,6 @@ def gate_state(con, adapter_id: str) -> dict:
 
 def _insert(con, stage: str, action: str, adapter_id: str, previous: str | None, reason: str, user: str,
             forced: bool, event: dict) -> dict:
-    con.execute(ADAPTER_STAGES_SCHEMA)
     seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM adapter_stages").fetchone()[0]
     con.execute("INSERT INTO adapter_stages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [seq, stage, action, adapter_id, previous, reason, user, forced, event["created_at"],
@@ -190,12 +105,12 @@ def _registry_or_fail(registry_path: str | Path) -> Path:
 
 def promote(registry_path: str | Path, adapter_id: str, stage: str, reason: str, user: str | None = None,
             allow_failed_gate: bool = False) -> dict:
-    """Make ``adapter_id`` (full id, unique prefix or 'latest') the holder of ``stage``; returns the
-    ``adapter_stages`` row plus ``gate`` (see the module docstring for the checks and the payload)."""
+    """Make ``adapter_id`` (anything ``registry.resolve.resolve_adapter`` accepts) the holder of ``stage``;
+    returns the ``adapter_stages`` row plus ``gate`` (see the module docstring for the checks and the payload)."""
     stage, reason = check_stage(stage), check_reason(reason)
     user = user or current_user()
     with connect(_registry_or_fail(registry_path)) as con, transaction(con):
-        adapter_id = resolve_adapter(con, adapter_id)
+        adapter_id = resolve_adapter(con, adapter_id)["adapter_id"]
         previous = current_stages(con).get(stage)
         if previous == adapter_id:
             raise PromotionError(f"adapter {adapter_id[:12]} is already in {stage}")
@@ -212,7 +127,7 @@ def promote(registry_path: str | Path, adapter_id: str, stage: str, reason: str,
             raise PromotionError(f"refusing to promote {adapter_id[:12]} to {stage}: {'; '.join(problems)}; "
                                  "use --force to promote anyway (recorded in the ledger)")
         forced = bool(problems)
-        event = append_event(con, "promotion", adapter_id, {
+        event = append_event(con, EventKind.PROMOTION, adapter_id, {
             "adapter_id": adapter_id, "stage": stage, "previous_adapter_id": previous, "reason": reason,
             "user": user, "forced": forced, "gate": gate})
         row = _insert(con, stage, "promote", adapter_id, previous, reason, user, forced, event)
@@ -233,15 +148,13 @@ def rollback(registry_path: str | Path, stage: str, reason: str, user: str | Non
             raise PromotionError(f"cannot roll back {stage}: {current[:12]} is its first adapter still in effect "
                                  "(no previous adapter to return to); promote another adapter instead")
         target = stack[-2]
-        registered = "adapters" in table_names(con) and con.execute(
-            "SELECT count(*) FROM adapters WHERE adapter_id = ?", [target]).fetchone()[0] > 0
-        if not registered:
+        if not con.execute("SELECT count(*) FROM adapters WHERE adapter_id = ?", [target]).fetchone()[0]:
             raise PromotionError(f"cannot roll back {stage} to {target[:12]}: that adapter is no longer registered")
         if needs_retraining(con, target):
             raise PromotionError(f"cannot roll back {stage} to {target[:12]}: it is flagged needs_retraining "
                                  "(trained on erased data); promote another adapter instead, or promote it "
                                  "with --force")
-        event = append_event(con, "rollback", target, {
+        event = append_event(con, EventKind.ROLLBACK, target, {
             "stage": stage, "adapter_id": target, "rolled_back_adapter_id": current, "reason": reason,
             "user": user})
         return _insert(con, stage, "rollback", target, current, reason, user, False, event)

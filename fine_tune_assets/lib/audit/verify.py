@@ -7,10 +7,11 @@ re-hashed, and a file that is missing, changed or not recorded is named; likewis
 of each adapter's newest evaluation. Then the chain itself.
 
 Registry rows with no ledger event are named too: a dataset version or adapter inserted behind the
-ledger's back is a problem; one created before the ledger's first event (published by an older
-version of this tool) is only a warning, since nothing can vouch for it. The chain cannot show that
-its newest rows were deleted: ``expect_head`` (an event hash an auditor noted earlier, e.g. from a
-dossier or an earlier ``verify``) must still be in the chain.
+ledger's back is a problem; one created before the ledger began (published by an older
+version of this tool) is only a warning, since nothing can vouch for it; a table the registry once
+had (``registry_tables``) but lacks now is named, so dropping the ledger does not pass for an older
+registry. The chain cannot show that its newest rows were deleted: ``expect_head`` (an event hash an
+auditor noted earlier, e.g. from a dossier or an earlier ``verify``) must still be in the chain.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from pathlib import Path
 
 from ..common.hashing import sha256_file
 from ..common.paths import DataPaths
-from ..registry.connection import connect, table_names
-from ..registry.ledger import read_events, verify_chain
+from ..registry.connection import connect
+from ..registry.erasures import NEEDS_RETRAINING
+from ..registry.ledger import STAGE_KINDS, EventKind, read_events, verify_chain
+from ..registry.schema import recorded_tables, stored_tables
 
 
-def _compare(label: str, folder: Path, recorded: dict, problems: list[str], extra_allowed: bool) -> int:
-    """Re-hash ``folder/<name>`` for every recorded name; returns how many files were checked."""
+def compare_files(label: str, folder: Path, recorded: dict, problems: list[str], extra_allowed: bool) -> int:
+    """Re-hash ``folder/<name>`` for every recorded name ({name: sha256}), appending a problem for each file
+    missing, changed or (unless ``extra_allowed``) not recorded; returns how many files were checked."""
     if not folder.is_dir():
         problems.append(f"{label} folder {folder} missing ({len(recorded)} recorded files)")
         return 0
@@ -46,17 +50,27 @@ def _compare(label: str, folder: Path, recorded: dict, problems: list[str], extr
     return checked
 
 
+def _ledger_start(con, events: list[dict], problems: list[str]) -> datetime | None:
+    """Since when every registry row must have a ledger event; None for a registry older than the ledger.
+    Names the tables the registry once had but lacks now: dropping the ledger must not pass as "older"."""
+    stored, recorded = stored_tables(con), recorded_tables(con)
+    for name in sorted(recorded.keys() - stored):
+        problems.append(f"registry table {name} missing: the registry had it (registry_tables), so it was dropped")
+    known = [t for t in (events[0]["created_at"] if events else None, recorded.get("ledger")) if t is not None]
+    if known:
+        return min(known)
+    if "ledger" in stored:  # an emptied ledger must not turn every row into "pre-ledger"
+        return datetime.min.replace(tzinfo=UTC)
+    return None
+
+
 def _rows_without_events(con, events: list[dict], problems: list[str], warnings: list[str]) -> None:
-    tables = table_names(con)
-    first = events[0]["created_at"] if events else None
-    if first is None and "ledger" in tables:  # an emptied ledger must not turn every row into "pre-ledger"
-        first = datetime.min.replace(tzinfo=UTC)
+    first = _ledger_start(con, events, problems)
     covered = {(e["kind"], e["subject"]) for e in events}
-    for table, key, kind, label in (("dataset_versions", "version_id", "dataset_published", "dataset version"),
-                                    ("adapters", "adapter_id", "adapter_trained", "adapter"),
-                                    ("evaluations", "eval_id", "evaluation_completed", "evaluation")):
-        if table not in tables:
-            continue
+    for table, key, kind, label in (
+            ("dataset_versions", "version_id", EventKind.DATASET_PUBLISHED, "dataset version"),
+            ("adapters", "adapter_id", EventKind.ADAPTER_TRAINED, "adapter"),
+            ("evaluations", "eval_id", EventKind.EVALUATION_COMPLETED, "evaluation")):
         for subject, created_at in con.execute(f"SELECT {key}, created_at FROM {table} ORDER BY created_at").fetchall():
             if (kind, subject) in covered:
                 continue
@@ -70,12 +84,11 @@ def _rows_without_events(con, events: list[dict], problems: list[str], warnings:
 def _decisions_match_events(con, events: list[dict], problems: list[str]) -> None:
     """The tables that steer later work (erasure deny-list, needs-retraining flags, stage transitions) must
     say what their ledger events say: deleting an erasure row would let its records be published again."""
-    tables = table_names(con)
-    erasures = {e["subject"]: e["payload"] for e in events if e["kind"] == "erasure" and isinstance(e["payload"], dict)}
+    erasures = {e["subject"]: e["payload"] for e in events
+                if e["kind"] == EventKind.ERASURE and isinstance(e["payload"], dict)}
     rows: dict[str, set] = {}
-    if "erasures" in tables:
-        for request_id, record_id in con.execute("SELECT request_id, record_id FROM erasures").fetchall():
-            rows.setdefault(request_id, set()).add(record_id)
+    for request_id, record_id in con.execute("SELECT request_id, record_id FROM erasures").fetchall():
+        rows.setdefault(request_id, set()).add(record_id)
     for request_id, payload in erasures.items():
         recorded = set(payload.get("record_ids") or [])
         if not recorded <= rows.get(request_id, set()):
@@ -83,20 +96,16 @@ def _decisions_match_events(con, events: list[dict], problems: list[str]) -> Non
                             "records are missing from the erasures table (their records could be published again)")
     for request_id in sorted(set(rows) - set(erasures)):
         problems.append(f"erasure request {request_id[:12]} is in the erasures table with no erasure ledger event")
-    flags = set()
-    if "adapter_flags" in tables:
-        flags = set(con.execute("SELECT adapter_id, request_id FROM adapter_flags WHERE flag = 'needs_retraining'"
-                                ).fetchall())
+    flags = set(con.execute("SELECT adapter_id, request_id FROM adapter_flags WHERE flag = ?",
+                            [NEEDS_RETRAINING]).fetchall())
     for request_id, payload in erasures.items():
         for adapter_id in payload.get("affected_adapters") or []:
             if (adapter_id, request_id) not in flags:
                 problems.append(f"adapter {adapter_id[:12]}: needs_retraining flag of erasure request "
                                 f"{request_id[:12]} removed from adapter_flags")
-    transitions = {e["seq"]: e for e in events if e["kind"] in ("promotion", "rollback")}
-    stage_rows = {}
-    if "adapter_stages" in tables:
-        stage_rows = {seq: (stage, adapter_id) for seq, stage, adapter_id in con.execute(
-            "SELECT event_seq, stage, adapter_id FROM adapter_stages").fetchall()}
+    transitions = {e["seq"]: e for e in events if e["kind"] in STAGE_KINDS}
+    stage_rows = {seq: (stage, adapter_id) for seq, stage, adapter_id in con.execute(
+        "SELECT event_seq, stage, adapter_id FROM adapter_stages").fetchall()}
     for seq, event in transitions.items():
         payload = event["payload"] if isinstance(event["payload"], dict) else {}
         expected = (payload.get("stage"), payload.get("adapter_id"))
@@ -139,27 +148,28 @@ def verify_all(paths: DataPaths, expect_head: str | None = None) -> dict:
         payload = event["payload"]
         if not isinstance(payload, dict):
             continue  # already reported by verify_chain
-        if event["kind"] == "dataset_published":
+        if event["kind"] == EventKind.DATASET_PUBLISHED:
             version = payload.get("version_id", event["subject"])
             recorded = dict(payload.get("files") or {})
             if payload.get("manifest_sha256"):
                 recorded["manifest.json"] = payload["manifest_sha256"]
-            result["files"] += _compare(f"dataset {version[:12]}", paths.datasets / version, recorded, problems,
-                                        extra_allowed=True)
+            result["files"] += compare_files(f"dataset {version[:12]}", paths.datasets / version, recorded, problems,
+                                             extra_allowed=True)
             result["datasets"] += 1
-        elif event["kind"] == "adapter_trained":
+        elif event["kind"] == EventKind.ADAPTER_TRAINED:
             latest_adapter[payload.get("adapter_id", event["subject"])] = payload
-        elif event["kind"] == "evaluation_completed":
+        elif event["kind"] == EventKind.EVALUATION_COMPLETED:
             result["evaluations"] += 1
             if payload.get("files"):  # events before report hashing have none
                 latest_report[payload.get("adapter_id", "")] = payload
     for adapter_id, payload in latest_adapter.items():
-        result["files"] += _compare(f"adapter {adapter_id[:12]}", paths.adapters / adapter_id,
-                                    payload.get("files") or {}, problems, extra_allowed=False)
+        result["files"] += compare_files(f"adapter {adapter_id[:12]}", paths.adapters / adapter_id,
+                                         payload.get("files") or {}, problems, extra_allowed=False)
         result["adapters"] += 1
     for adapter_id, payload in latest_report.items():
-        result["files"] += _compare(f"eval report of adapter {adapter_id[:12]}", paths.adapters / adapter_id / "eval",
-                                    payload["files"], problems, extra_allowed=False)
+        result["files"] += compare_files(f"eval report of adapter {adapter_id[:12]}",
+                                         paths.adapters / adapter_id / "eval", payload["files"], problems,
+                                         extra_allowed=False)
     result["problems"] = problems
     result["ok"] = not problems
     return result

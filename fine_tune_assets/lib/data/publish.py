@@ -17,7 +17,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -26,8 +26,9 @@ import pyarrow as pa
 from ..common.hashing import canonical_json, sha256_file, sha256_json
 from ..common.parquet import ParquetRowWriter, fsync_path
 from ..common.paths import DataPaths
-from ..registry.connection import connect, erased_records_in
-from ..registry.ledger import append_event, transaction
+from ..registry.connection import connect
+from ..registry.erasures import denylist, erased_records_in
+from ..registry.ledger import EventKind, append_event, transaction
 from .records import PROVENANCE_FIELDS, QUARANTINE_SCHEMA
 from .split import split_of
 
@@ -59,7 +60,7 @@ class PublishRequest:
     code_version: str
     run_id: str | None = None
     # Erasure requests being applied by this publish, on top of those already in the registry
-    # ({record_id: request_id}, {source sha256: request_id}): see lib/erasure.py.
+    # ({record_id: request_id}, {source sha256: request_id}): see audit/erasure.py.
     erased_records: dict[str, str] = field(default_factory=dict)
     erased_sources: dict[str, str] = field(default_factory=dict)
 
@@ -170,8 +171,6 @@ def publish_dataset(paths: DataPaths, request: PublishRequest,
     ``on_register(con, version_id)`` runs inside the registering transaction (the erasure request uses
     it to commit its rows and ledger event with the version that applies it); it does not run when the
     content is already published."""
-    from ..audit.erasure import denylist
-
     paths.datasets.mkdir(parents=True, exist_ok=True)
     tmp = paths.datasets / f".tmp-{uuid.uuid4().hex}"
     erased_path = paths.datasets / f".tmp-erased-{uuid.uuid4().hex}.parquet"
@@ -203,7 +202,7 @@ def publish_dataset(paths: DataPaths, request: PublishRequest,
             counts = {"input_records": inputs, "accepted": accepted, "quarantined": n_quarantined,
                       "quarantined_by_reason": by_reason,
                       "train": token_stats["train"]["examples"], "eval": token_stats["eval"]["examples"]}
-            created_at = datetime.now(timezone.utc)
+            created_at = datetime.now(UTC)
             files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
             manifest = {
                 "version_id": version_id, "created_at": created_at.isoformat(),
@@ -255,7 +254,7 @@ def _register(con, folder: Path, manifest: dict, request: PublishRequest, create
             con.execute("INSERT INTO dataset_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [version_id, report["path"], report["sha256"], report["format"], report.get("mapping"),
                          report["inputs"], accepted, report["inputs"] - accepted, report["blank_lines"]])
-        append_event(con, "dataset_published", version_id, {
+        append_event(con, EventKind.DATASET_PUBLISHED, version_id, {
             "version_id": version_id, "files": manifest["files"],
             "manifest_sha256": sha256_file(folder / "manifest.json"), "counts": counts})
         if on_register:

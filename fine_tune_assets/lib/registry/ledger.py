@@ -16,30 +16,32 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
 
 from ..common.hashing import canonical_json, sha256_json, sha256_text
-from .connection import table_names
+from .connection import connect
 
 GENESIS_HASH = "0" * 64
-KINDS = ("dataset_published", "adapter_trained", "evaluation_completed", "promotion", "rollback", "erasure",
-         "drift_evaluation")
 USER_ENV = "FINE_TUNE_USER"
 
-LEDGER_SCHEMA = """
-CREATE TABLE IF NOT EXISTS ledger (
-    seq BIGINT PRIMARY KEY,
-    event_id VARCHAR NOT NULL,
-    kind VARCHAR NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    subject VARCHAR NOT NULL,
-    payload JSON NOT NULL,
-    payload_sha256 VARCHAR NOT NULL,
-    prev_hash VARCHAR NOT NULL,
-    event_hash VARCHAR NOT NULL
-);
-"""
+
+class EventKind(StrEnum):
+    """What a ledger event records. A member is a ``str`` equal to its value, so it hashes, compares and is
+    stored exactly as the bare string did: event hashes of existing ledgers stay valid."""
+
+    DATASET_PUBLISHED = "dataset_published"
+    ADAPTER_TRAINED = "adapter_trained"
+    EVALUATION_COMPLETED = "evaluation_completed"
+    PROMOTION = "promotion"
+    ROLLBACK = "rollback"
+    ERASURE = "erasure"
+    DRIFT_EVALUATION = "drift_evaluation"
+
+
+STAGE_KINDS = (EventKind.PROMOTION, EventKind.ROLLBACK)  # the events that move an adapter into or out of a stage
 
 
 def _iso(value: datetime) -> str:
@@ -66,10 +68,6 @@ def current_user() -> str:
         return "unknown"
 
 
-def ledger_exists(con) -> bool:
-    return "ledger" in table_names(con)
-
-
 @contextmanager
 def transaction(con):
     """BEGIN ... COMMIT around registry rows and their ledger event; ROLLBACK on any error."""
@@ -78,18 +76,17 @@ def transaction(con):
         yield con
         con.execute("COMMIT")
     except BaseException:
-        try:
+        with suppress(Exception):  # a failed COMMIT may have ended the transaction; keep the first error
             con.execute("ROLLBACK")
-        except Exception:  # noqa: BLE001 - a failed COMMIT may have ended the transaction; keep the first error
-            pass
         raise
 
 
-def append_event(con, kind: str, subject: str, payload: dict) -> dict:
+def append_event(con, kind: EventKind | str, subject: str, payload: dict) -> dict:
     """Append one event using the caller's connection (and open transaction, if any); returns the row."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown ledger event kind {kind!r}; expected one of {KINDS}")
-    con.execute(LEDGER_SCHEMA)
+    try:
+        kind = EventKind(kind).value
+    except ValueError:
+        raise ValueError(f"unknown ledger event kind {kind!r}; expected one of {', '.join(EventKind)}") from None
     last = con.execute("SELECT seq, event_hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     created_at = datetime.now(UTC)
@@ -105,8 +102,6 @@ def append_event(con, kind: str, subject: str, payload: dict) -> dict:
 
 def read_events(con) -> list[dict]:
     """Every ledger row in seq order, payload parsed (None if it is no longer valid JSON)."""
-    if not ledger_exists(con):
-        return []
     cursor = con.execute("SELECT seq, event_id, kind, created_at, subject, payload, payload_sha256, prev_hash, "
                          "event_hash FROM ledger ORDER BY seq")
     columns = [d[0] for d in cursor.description]
@@ -158,18 +153,10 @@ def verify_chain(con, events: list[dict] | None = None) -> list[str]:
     return problems
 
 
-def event_reference(registry, kind: str, subject: str) -> str | None:
+def event_reference(registry: str | Path, kind: EventKind, subject: str) -> str | None:
     """``"seq N <event_hash>"`` of the newest ``kind`` event about ``subject`` (UI metadata, so a
     materialization points at its ledger entry), or None when there is none."""
-    from pathlib import Path
-
-    from .connection import connect
-
-    if not Path(registry).exists():
-        return None
     with connect(registry, read_only=True) as con:
-        if not ledger_exists(con):
-            return None
         row = con.execute("SELECT seq, event_hash FROM ledger WHERE kind = ? AND subject = ? ORDER BY seq DESC "
                           "LIMIT 1", [kind, subject]).fetchone()
     return f"seq {row[0]} {row[1]}" if row else None
