@@ -1,7 +1,8 @@
 """Training throughput of the project's LoRA trainer against the TRL recipe teams copy today.
 
     .venv/bin/python bench/train_throughput.py [--model PATH] [--dataset DIR] [--steps 8] [--batch-size 4]
-        [--device cpu|cuda] [--load-in-4bit] [--variants project,reference,project_shared_prefix] [--out bench/results/train_throughput.json]
+        [--device cpu|cuda] [--load-in-4bit] [--variants project,reference,project_shared_prefix]
+        [--out bench/results/train_throughput.json]
     .venv/bin/python bench/train_throughput.py --make-model-1b DIR   # random-init ~1B Llama for a GPU run
 
 Why: ``fine_tune_assets.lib.training.train_adapter`` tokenises itself (assistant-only labels) and
@@ -47,7 +48,7 @@ bf16 (fp16 without bf16 support) and activation checkpointing, as the project do
 ``--load-in-4bit`` loads NF4 for both (QLoRA; the reference as in TRL's docs, without PEFT's
 ``prepare_model_for_kbit_training``; the project freezes the same way, without its fp32 upcast). On
 CUDA the project's padding-free rows use PyTorch's varlen flash attention when available
-(``fine_tune_assets.lib.varlen_attention``), the reference SDPA on padded rows.
+(``fine_tune_assets.lib.training.varlen_attention``), the reference SDPA on padded rows.
 
 Results: a table on stdout and JSON (machine, versions, settings, per-variant metrics) at ``--out``.
 Other processes on the machine distort the figures: the load average before/after is recorded.
@@ -68,14 +69,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fine_tune_assets.lib.common.paths import DataPaths
+# Importing the package sets the offline defaults (HF_HUB_OFFLINE, ...) before any Hugging Face library loads.
+from fine_tune_assets.lib.common.paths import DataPaths  # noqa: E402 - after the sys.path entry above
 
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
 LORA = {"lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05}
@@ -134,7 +134,7 @@ def make_step_recorder(steps: list[dict], memory: dict):
         elif inputs.get("cu_seq_lens_q") is not None:
             lengths = inputs["cu_seq_lens_q"].diff().tolist()
         elif inputs.get("position_ids") is not None:
-            starts = (inputs["position_ids"][0] == 0).nonzero().flatten().tolist() + [input_ids.shape[-1]]
+            starts = [*(inputs["position_ids"][0] == 0).nonzero().flatten().tolist(), input_ids.shape[-1]]
             lengths = [b - a for a, b in itertools.pairwise(starts)]
         else:
             lengths = [input_ids.shape[-1]] * input_ids.shape[0]
@@ -207,7 +207,7 @@ def run_project(spec: dict, work: Path, share_prefix: bool = False, fused_kernel
     """(a) the project's ``train_adapter``; timing is its own ``train_seconds``. ``share_prefix``: (c)."""
     import trl
 
-    from fine_tune_assets.lib.training.train import TrainingConfig, train_adapter
+    from fine_tune_assets.lib.training import TrainingConfig, train_adapter
 
     steps_log: list[dict] = []
     memory: dict[str, float] = {}
@@ -501,7 +501,8 @@ def report(results: dict[str, dict], device: str, n_params: int, peak_tflops: fl
             shared["peak_cuda_shared_prefix_over_reference"] = c["peak_cuda_mib"] / b["peak_cuda_mib"]
         ratios.update(shared)
         print()
-        print(f"speed (c)/(b), logical tokens/s: {shared['speed_logical_tokens_per_s_shared_prefix_over_reference']:.2f}x"
+        logical = shared["speed_logical_tokens_per_s_shared_prefix_over_reference"]
+        print(f"speed (c)/(b), logical tokens/s: {logical:.2f}x"
               f"  (computed tokens/s: {shared['speed_real_tokens_per_s_shared_prefix_over_reference']:.2f}x"
               + (f"; steady logical: {shared['steady_logical_speed_shared_prefix_over_reference']:.2f}x"
                  if "steady_logical_speed_shared_prefix_over_reference" in shared else "") + ")"
@@ -573,7 +574,7 @@ def main() -> None:
 
     import torch
 
-    from fine_tune_assets.lib.training.train import TrainingConfig
+    from fine_tune_assets.lib.training import TrainingConfig
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device")

@@ -15,15 +15,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from fine_tune_assets.lib.training import TrainingConfig, train_adapter
+from fine_tune_assets.lib.training.callbacks import CRASH_AFTER_STEP_ENV
+from fine_tune_assets.lib.training.checkpoints import CheckpointMismatchError, latest_checkpoint, training_identity
 from fine_tune_assets.lib.training.publish import adapter_content_hash
-from fine_tune_assets.lib.training.train import (
-    CRASH_AFTER_STEP_ENV,
-    CheckpointMismatchError,
-    TrainingConfig,
-    latest_checkpoint,
-    train_adapter,
-    training_identity,
-)
 from fine_tune_assets_tests.test_training import triage_examples, write_jsonl
 
 # Dropout on and gradient accumulation 2: resuming must restore the dropout RNG and land mid-epoch
@@ -33,7 +28,7 @@ CONFIG = {"learning_rate": 3e-3, "max_steps": 8, "save_steps": 2, "per_device_ba
           "eval_after_training": False}
 TRAIN_IN_SUBPROCESS = """
 import json, sys
-from fine_tune_assets.lib.training.train import TrainingConfig, train_adapter
+from fine_tune_assets.lib.training import TrainingConfig, train_adapter
 spec = json.loads(sys.argv[1])
 metrics = train_adapter(spec["train"], spec["eval"], spec["model"], spec["out"], TrainingConfig(**spec["config"]),
                         checkpoint_dir=spec["checkpoints"], identity=spec["identity"])

@@ -10,18 +10,17 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from fine_tune_assets.lib.training.train import (
+from fine_tune_assets.lib.models.chat_template import (
     IGNORE_INDEX,
     SMOLLM2_TEMPLATE,
-    TrainingConfig,
     TrainingDataError,
     check_template_equivalence,
-    counting_sft_trainer_class,
     tokenize_conversation,
     tokenize_split,
-    train_adapter,
     training_chat_template,
 )
+from fine_tune_assets.lib.training import TrainingConfig, train_adapter
+from fine_tune_assets.lib.training.trainer import counting_sft_trainer_class
 from fine_tune_assets_tests.tiny_model import corpus_conversations
 
 REPO = Path(__file__).resolve().parents[1]
@@ -274,7 +273,7 @@ def test_export_merged_gives_the_adapters_logits(tiny_model_dir, triage_files, t
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from fine_tune_assets.lib.training.train import merged_dir_for
+    from fine_tune_assets.lib.training.export import merged_dir_for
 
     train_path, eval_path = triage_files
     config = TrainingConfig(learning_rate=3e-3, max_steps=4, per_device_batch_size=4, gradient_accumulation_steps=1,
@@ -317,7 +316,7 @@ def test_shared_prefix_gives_the_same_loss_and_gradients(tiny_model_dir, tiny_to
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from fine_tune_assets.lib.training.train import SharedPrefixCollator
+    from fine_tune_assets.lib.training.batching import SharedPrefixCollator
 
     template = training_chat_template(tiny_tokenizer)
     conversations = [r["messages"] for r in triage_examples()]
@@ -365,7 +364,7 @@ def test_shared_prefix_gives_the_same_loss_and_gradients(tiny_model_dir, tiny_to
 
 
 def test_shared_prefix_batches_never_mix_openings_and_are_seeded(tiny_model_dir, tiny_tokenizer, tmp_path):
-    from fine_tune_assets.lib.training.train import SharedPrefixBatchSampler
+    from fine_tune_assets.lib.training.batching import SharedPrefixBatchSampler
 
     # c differs from a at token 10 (inside the 16-token grouping key); c and d share their opening with
     # no other row, so they are pooled into one batch of their own instead of two batches of one.

@@ -12,15 +12,11 @@ import math
 import time
 from pathlib import Path
 
+from fine_tune_assets.lib.models.chat_template import CHATML_TEMPLATE  # stock ChatML: no generation markers
+
 REPO = Path(__file__).resolve().parents[1]
 RAW_DIR = REPO / "data" / "raw"
 
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
@@ -49,7 +45,8 @@ def render_chatml(messages: list[dict]) -> str:
 
 def fallback_texts() -> list[str]:
     """Used only when the sample data is missing, so the fixture still builds."""
-    words = ["router", "bill", "fiber", "plan", "account", "outage", "refund", "password", "modem", "signal", "speed", "support"]
+    words = ["router", "bill", "fiber", "plan", "account", "outage", "refund", "password", "modem", "signal", "speed",
+             "support"]
     return [" ".join(words[(i + j) % len(words)] for j in range(40)) for i in range(200)]
 
 
@@ -101,7 +98,8 @@ def build_tiny_model(target: str | Path, vocab_size: int = 2048, hidden_size: in
     windows = torch.tensor(stream[: (len(stream) // seq_len) * seq_len]).view(-1, seq_len)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * min(s, pretrain_steps) / pretrain_steps)))
+        optimizer,
+        lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * min(s, pretrain_steps) / pretrain_steps)))
     generator = torch.Generator().manual_seed(seed)
     model.train()
     losses = []

