@@ -5,15 +5,9 @@ import json
 
 import pytest
 
-from fine_tune_assets.lib.evaluation.evaluate import (
-    EvalSpec,
-    EvalSpecError,
-    ResponseFormat,
-    load_eval_spec,
-    promotion_gate,
-    score_generations,
-    split_prompt,
-)
+from fine_tune_assets.lib.evaluation.gate import promotion_gate
+from fine_tune_assets.lib.evaluation.scoring import score_generations, split_prompt
+from fine_tune_assets.lib.evaluation.spec import EvalSpec, EvalSpecError, ResponseFormat, load_eval_spec
 from fine_tune_assets_tests.conftest import REPO
 
 SCHEMA = {"type": "object", "required": ["category", "priority"], "additionalProperties": False,
@@ -125,8 +119,8 @@ def test_shared_prefix_loss_and_generation_match_row_by_row(tiny_model_dir):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from fine_tune_assets.lib.evaluation.evaluate import assistant_loss, generate_answers
-    from fine_tune_assets.lib.training.train import tokenize_split, training_chat_template
+    from fine_tune_assets.lib.evaluation.inference import assistant_loss, generate_answers
+    from fine_tune_assets.lib.models.chat_template import tokenize_split, training_chat_template
     from fine_tune_assets_tests.test_training import triage_examples
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
@@ -157,3 +151,16 @@ def test_shared_prefix_loss_and_generation_match_row_by_row(tiny_model_dir):
         single.append(tokenizer.decode(out[:cut], skip_special_tokens=True))
     assert batched == single
     assert stats["n_generated"] == len(prompts) and stats["mean_generated_tokens"] > 0
+
+
+def test_spec_errors_name_the_field(tmp_path):
+    bad = tmp_path / "evaluation.yaml"
+    bad.write_text("max_new_tokens: lots\n")
+    with pytest.raises(EvalSpecError, match=r"evaluation.yaml: max_new_tokens: Input should be a valid integer"):
+        load_eval_spec(bad)
+    bad.write_text("response_format: {json_shema: s.json}\n")  # a typo would otherwise score no format at all
+    with pytest.raises(EvalSpecError, match=r"response_format.json_shema: Extra inputs are not permitted"):
+        load_eval_spec(bad)
+    bad.write_text("response_format: {regex: '('}\n")
+    with pytest.raises(EvalSpecError, match=r"response_format.regex does not compile"):
+        load_eval_spec(bad)

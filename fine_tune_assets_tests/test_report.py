@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from fine_tune_assets.lib.evaluation.report import plot_loss_curve, render_html, render_markdown
+from fine_tune_assets.lib.evaluation.plots import plot_loss_curve
+from fine_tune_assets.lib.evaluation.report import render_html, render_markdown
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL = '<script>alert(1)</script> & "x"'
@@ -24,7 +25,8 @@ def _metrics(loss, compliance, general_loss, seconds):
 
 
 FULL = {
-    "adapter_id": "ab12cd34ef56ffeeddccbbaa99887766", "dataset_version": "e6aa0011", "base_model": "SmolLM2-135M-Instruct",
+    "adapter_id": "ab12cd34ef56ffeeddccbbaa99887766", "dataset_version": "e6aa0011",
+    "base_model": "SmolLM2-135M-Instruct",
     "created_at": "2026-11-30T13:00:00+00:00",
     "eval_set": {"split": "eval", "sha256": "deadbeef" * 8, "n_examples": 68, "n_format_applicable": 63,
                  "n_general_prompts": 24},
@@ -127,3 +129,9 @@ def test_plot_loss_curve_without_losses_writes_nothing(tmp_path):
     assert plot_loss_curve([{"step": 1, "learning_rate": 1e-3, "loss": None}], target, {"base": 2.0}) is None
     assert plot_loss_curve([], target) is None
     assert not target.exists()
+
+
+def test_markdown_table_escapes_cells_for_dagster_metadata():
+    from fine_tune_assets.lib.common.render import md_table
+
+    assert md_table(["reason", "n"], [["a|b <i>", 3]]) == "| reason | n |\n|---|---|\n| a\\|b &lt;i> | 3 |"

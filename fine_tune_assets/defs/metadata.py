@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
+from fine_tune_assets.lib.common import render
 from fine_tune_assets.lib.data.stages import StageOutput
 
 
 def md_table(header: list[str], rows: list[list]) -> dg.MetadataValue:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return dg.MetadataValue.md("\n".join(lines))
+    return dg.MetadataValue.md(render.md_table(header, rows))
 
 
 def stage_metadata(stage: StageOutput) -> dict:

@@ -49,7 +49,7 @@ class ParquetRowWriter:
         self._writer.close()
         self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "ParquetRowWriter":
+    def __enter__(self) -> ParquetRowWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -23,7 +23,7 @@ class DataPaths:
     root: Path
 
     @classmethod
-    def from_env(cls, data_dir: str | os.PathLike | None = None) -> "DataPaths":
+    def from_env(cls, data_dir: str | os.PathLike | None = None) -> DataPaths:
         value = data_dir or os.environ.get(DATA_DIR_ENV) or "data"
         return cls(Path(value).expanduser().resolve())
 
