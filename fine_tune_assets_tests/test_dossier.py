@@ -69,7 +69,7 @@ def test_every_section_is_present_and_missing_items_are_explicit_gaps(published)
     assert [s["title"] for s in dossier["sections"]] == SECTIONS
     _no_silence(dossier)
     md = render_markdown(dossier)
-    for number, title in enumerate(SECTIONS + ["Gaps"], 1):
+    for number, title in enumerate([*SECTIONS, "Gaps"], 1):
         assert f"\n## {number}. {title}\n" in md
     # the test helpers record no scrub policy, no gates and no drift policy: each shows as a gap, with a reason
     gaps = {(g["section"], g["item"]): g["reason"] for g in dossier["gaps"]}
