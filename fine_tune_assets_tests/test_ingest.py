@@ -142,12 +142,12 @@ def test_files_without_mapping_unknown_type_or_corrupt_are_quarantined(raw_dir, 
 def test_mapping_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nfiles: [a.csv]\nmessages:\n  - {role: user, column: a, text: b}\n")
-    with pytest.raises(MappingError, match="bad.yaml: message 1"):
+    with pytest.raises(MappingError, match=r"bad\.yaml: message 1"):
         load_mapping(bad)
 
 
 def test_line_size_guard(raw_dir):
     (raw_dir / "big.jsonl").write_bytes(line({"messages": [USER, {"role": "assistant", "content": "x" * 5000}]}))
-    reports, stream = ingest_directory(raw_dir, [], max_line_bytes=1000)
+    _reports, stream = ingest_directory(raw_dir, [], max_line_bytes=1000)
     (item,) = list(stream)
     assert item.reason == "line_too_long" and "limit 1,000" in item.detail

@@ -1430,7 +1430,7 @@ class Generator:
         forced = [i for i, ex in enumerate(exchanges) if ex.get("pii") and i > 0]
         optional = [i for i in range(1, len(exchanges)) if i not in forced]
         k = max(0, min(len(optional), n_topic - 1 - len(forced)))
-        chosen = [0] + sorted(forced + rng.sample(optional, k))
+        chosen = [0, *sorted(forced + rng.sample(optional, k))]
         turns: list[list[str]] = []
         for i in chosen:
             ex = exchanges[i]
@@ -1711,7 +1711,7 @@ class Sample:
         if previous is not None:
             prev_good = [l for l in previous if l.kind == "good"]
             prev_dups = [l.meta["original"] for l in previous if l.kind == "exact_duplicate"]
-            for original in [prev_dups[0]] + rng.sample([l for l in prev_good if l is not prev_dups[0]], 3):
+            for original in [prev_dups[0], *rng.sample([l for l in prev_good if l is not prev_dups[0]], 3)]:
                 place(rng, lines, Line(original.raw, "exact_duplicate", original.conv, original=original))
         # near duplicates
         plan = ["whitespace", "whitespace", "case", "punctuation", "one_word", "one_word"] if path == JSONL_09 else \
@@ -1763,7 +1763,7 @@ class Sample:
             text = text + rng.choice([" ", "\n", "  "])
             text = text.replace("\n\n", "\n \n", 1) if "\n\n" in text else text
         elif kind == "case":
-            words = [m for m in re.finditer(r"\b[a-z]{4,}\b", text)]
+            words = list(re.finditer(r"\b[a-z]{4,}\b", text))
             w = rng.choice(words)
             text = text[:w.start()] + w.group(0).upper() + text[w.end():]
             text = (text[0].lower() if text[0].isupper() else text[0].upper()) + text[1:]
@@ -2150,7 +2150,7 @@ class Sample:
             return dict(sorted(Counter(values).items()))
 
         by_file = {}
-        for path, conv in self.good:
+        for path, _conv in self.good:
             by_file[path] = by_file.get(path, 0) + 1
         pii_records = {(p["file"], p["line"]) for p in self.pii_entries
                        if p.get("in_mapped_content", True) and (p["file"], p["line"]) in

@@ -169,7 +169,7 @@ class _AssetRun:
 def _guarded(context, what: str, action, *args) -> None:
     try:
         action(*args)
-    except Exception as exc:  # noqa: BLE001 - lineage never fails a materialization
+    except Exception as exc:
         context.log.warning(f"OpenLineage {what} event not emitted: {exc.__class__.__name__}: {exc}")
 
 
@@ -191,7 +191,7 @@ def emits_openlineage(fn):
             config = ol.LineageConfig.from_env(paths.root)
             if config.enabled:
                 run = _AssetRun(context, paths, config)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             context.log.warning(f"OpenLineage disabled for this step: {exc.__class__.__name__}: {exc}")
         if run is not None:
             _guarded(context, "START", run.start)

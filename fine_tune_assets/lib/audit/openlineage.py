@@ -454,7 +454,7 @@ def emit(event: dict, config: LineageConfig, logger=None) -> bool:
     if config.http_url:
         try:
             post_http(event, config)
-        except Exception as exc:  # noqa: BLE001 - any transport problem is a warning
+        except Exception as exc:
             ok = False
             reason = f"HTTP {exc.code}" if isinstance(exc, urllib.error.HTTPError) else \
                 f"{exc.__class__.__name__}: {getattr(exc, 'reason', exc)}"

@@ -8,6 +8,7 @@ the one teams already know. The rest are stricter checks that the pipeline adds 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 COOKBOOK_FORMAT_ERRORS = (
@@ -58,7 +59,7 @@ def role_order_error(messages: list[dict]) -> str | None:
         return "system message after the first turn"
     if not body or body[0] != "user":
         return "conversation does not start with a user turn"
-    for previous, current in zip(body, body[1:]):
+    for previous, current in itertools.pairwise(body):
         if previous == current:
             return f"two {current} turns in a row"
     if body[-1] != "assistant":

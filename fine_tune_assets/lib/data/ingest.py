@@ -81,8 +81,8 @@ def ingest_file(path: Path, raw_dir: Path, mappings: list[Mapping], report: File
         yield item
 
 
-def ingest_directory(raw_dir: str | Path, mappings: list[Mapping],
-                     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> tuple[list[FileReport], Iterator[Record | Rejection]]:
+def ingest_directory(raw_dir: str | Path, mappings: list[Mapping], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                     ) -> tuple[list[FileReport], Iterator[Record | Rejection]]:
     """All files under raw/. The reports fill in while the returned iterator is consumed."""
     raw_dir = Path(raw_dir)
     files = list_raw_files(raw_dir)

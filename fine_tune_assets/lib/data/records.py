@@ -38,7 +38,7 @@ class Record:
         }
 
     @classmethod
-    def from_row(cls, row: dict) -> "Record":
+    def from_row(cls, row: dict) -> Record:
         known = {"record_id", "messages_json", "mapping", *Provenance.__dataclass_fields__}
         return cls(
             record_id=row["record_id"],
@@ -71,7 +71,7 @@ class Rejection:
         }
 
     @classmethod
-    def for_record(cls, record: Record, stage: str, reason: str, detail: str, scrubbed: bool) -> "Rejection":
+    def for_record(cls, record: Record, stage: str, reason: str, detail: str, scrubbed: bool) -> Rejection:
         return cls(record.record_id, stage, reason, detail, record.provenance,
                    record.messages if scrubbed else None)
 
