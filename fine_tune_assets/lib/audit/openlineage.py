@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.hashing import sha256_json
+from ..common.versions import installed_version
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +108,7 @@ ASSET_FACET = f"{CUSTOM_FACET_PREFIX}dagsterAsset"
 
 
 def package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("fine_tune_assets")
-    except PackageNotFoundError:
-        return "0+unknown"
+    return installed_version("fine_tune_assets", missing="0+unknown")
 
 
 def default_producer() -> str:

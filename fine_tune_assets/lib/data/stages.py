@@ -17,12 +17,12 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import version as package_version
 from pathlib import Path
 
 from ..common.hashing import sha256_json
 from ..common.parquet import ParquetRowWriter, atomic_write_bytes, iter_rows
 from ..common.paths import DataPaths
+from ..common.versions import installed_version
 from .ingest import DEFAULT_MAX_LINE_BYTES, ingest_directory
 from .mapping import load_mappings
 from .records import QUARANTINE_SCHEMA, RECORD_SCHEMA, Record, Rejection
@@ -164,7 +164,7 @@ def scrub_stage(paths: DataPaths, ingested: StageOutput, policy, workers: int = 
     """Size guard first (cheap), then Presidio over every message of every role (expensive)."""
     from .scrub import describe_policy, scrub_conversations
 
-    presidio = package_version("presidio-analyzer")
+    presidio = installed_version("presidio-analyzer")
     data_version = sha256_json({"code": SCRUB_CODE_VERSION, "input": ingested.data_version,
                                 "policy": policy.hash, "max_record_chars": max_record_chars})
     if reused := _reuse(paths, "scrub", data_version):

@@ -17,11 +17,10 @@ import shutil
 import uuid
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from pathlib import Path
 
 from ..common.hashing import sha256_file, sha256_json, sha256_text
+from ..common.versions import installed_version
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
 
@@ -138,10 +137,7 @@ def _convert_package_gguf(package: str, target: Path) -> BaseModelIdentity:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = package_gguf(package)
-    try:
-        revision = package_version(package.replace("_", "-"))
-    except PackageNotFoundError:
-        revision = "unknown"
+    revision = installed_version(package.replace("_", "-"), missing="unknown")
     source = f"package:{package}=={revision} file {gguf.name} sha256 {sha256_file(gguf)}"
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)

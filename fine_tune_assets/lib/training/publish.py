@@ -13,12 +13,11 @@ import platform
 import shutil
 import subprocess
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from pathlib import Path
 
 from ..common.hashing import canonical_json, sha256_file, sha256_json
 from ..common.render import number
+from ..common.versions import installed_version
 from ..registry.connection import connect
 from ..registry.ledger import EventKind, append_event, transaction
 
@@ -33,13 +32,7 @@ def adapter_content_hash(folder: Path) -> str:
 
 
 def library_versions() -> dict:
-    versions = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = package_version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return {name: installed_version(name) for name in LIBRARIES}
 
 
 def git_commit(repo: Path) -> str | None:

@@ -8,12 +8,11 @@ it except the generation stamp, so unchanged facts give the same hash.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 
 from ...common.hashing import sha256_json
 from ...common.paths import SOURCE_ROOT
 from ...common.render import iso_time
+from ...common.versions import installed_version
 from ...training.publish import git_commit
 from .blocks import section_gaps
 from .context import DossierContext, load_context
@@ -24,12 +23,8 @@ DOSSIER_FORMAT = "1"
 
 
 def tool_version() -> dict:
-    try:
-        version = package_version("fine_tune_assets")
-    except PackageNotFoundError:
-        version = None
-    return {"name": "fine_tune_assets", "version": version, "dossier_format": DOSSIER_FORMAT,
-            "git_commit": git_commit(SOURCE_ROOT)}
+    return {"name": "fine_tune_assets", "version": installed_version("fine_tune_assets"),
+            "dossier_format": DOSSIER_FORMAT, "git_commit": git_commit(SOURCE_ROOT)}
 
 
 def _banners(ctx: DossierContext) -> list[dict]:

@@ -6,16 +6,12 @@ with other detection code carries another identity.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ...common.versions import installed_version
 from .nlp import SPACY_MODEL
 
 
 def package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:  # pragma: no cover
-        return "unknown"
+    return installed_version(name, missing="unknown")
 
 
 def versions(model_name: str = SPACY_MODEL) -> dict[str, str]:
