@@ -1599,7 +1599,7 @@ MAPPED_COLUMNS = {"subject", "body", "triage_category", "triage_priority", "tria
 N_GOOD = {JSONL_09: (216, 54), JSONL_10: (181, 46)}  # (triage, support); JSONL_10 also gets 3 CSV copies
 N_CSV_ROWS, N_PARQUET_ROWS = 150, 50
 
-# The reason code the pipeline gives today (fine_tune_assets/lib/ingest.py, chat_format.py, validate.py).
+# The reason code the pipeline gives today (fine_tune_assets/lib/data/ingest.py, chat_format.py, validate.py).
 MALFORMED_KINDS = {
     JSONL_09: ["invalid_json_truncated", "json_array", "missing_messages", "message_missing_role", "unknown_role",
                "empty_content", "no_assistant_turn", "assistant_first", "invalid_utf8"],
@@ -2193,7 +2193,7 @@ class Sample:
                 "good_distinct": "valid, within the token limit and not a duplicate of anything earlier: what a correct "
                                  "pipeline keeps. Distinct good conversations are far apart: see max_jaccard_* "
                                  "(word 3-grams of non-system text, PII masked).",
-                "expected_reason": "the reason code the current pipeline (fine_tune_assets/lib/ingest.py, "
+                "expected_reason": "the reason code the current pipeline (fine_tune_assets/lib/data/ingest.py, "
                                    "chat_format.py, validate.py) gives the line or row.",
                 "near_duplicates": "of each pair one is rejected; the pipeline keeps the smaller record_id, which "
                                    "is not necessarily the earlier line.",
