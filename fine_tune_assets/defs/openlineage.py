@@ -10,16 +10,11 @@ the step, around the asset's body:
   what was really read (an adapter's ``lineage.json`` names its dataset version and base model);
 - FAIL with an ``errorMessage`` facet when the body raises (ABORT when the run is terminated).
 
-Why not a sensor over the event log (decoupled, attractive)? Sensors run only in the daemon: no
-lineage for ``dg.materialize`` in tests and scripts, ``dagster job execute`` or ``dagster asset
-materialize`` without a daemon; START could only be back-dated from the event log after the fact;
-and a sensor that is stopped (the default until someone turns it on) or lagging silently loses
-lineage. Why not run hooks? ``define_asset_job(hooks=...)`` covers only that job, not the implicit
-job the UI uses to materialize a selection, and hooks have no START. The decorator covers every way
-an asset runs, and lineage can never fail a materialization: building or sending an event that
-goes wrong is a warning in the run's log.
+The decorator covers every way an asset runs (UI, jobs, ``dg.materialize``), and lineage can never
+fail a materialization: an event that cannot be built or sent is a warning in the run's log (why a
+decorator rather than a sensor or run hooks: docs/architecture.md).
 
-What goes into events: paths, content hashes, counts and schemas (``lib/openlineage.py``). Error
+What goes into events: paths, content hashes, counts and schemas (``lib/audit/openlineage.py``). Error
 messages: a ``dg.Failure``'s description (written by this project: gate names, thresholds, ids);
 any other exception is reported by its class name only, since its message can quote a record.
 """

@@ -1,4 +1,5 @@
-"""The one resource the data assets share: where the data lives and the knobs of each stage.
+"""The one resource the assets share: where the data lives, the knobs of each data stage, and the base
+model (its tokenizer sets the token limits; training and evaluation load it).
 
 Every field shows up in the Dagster launchpad with its default; an empty path means "the default
 location under $FINE_TUNE_DATA_DIR".
@@ -19,7 +20,7 @@ from fine_tune_assets.lib.models.base_model import DEFAULT_BASE_MODEL, load_toke
 
 
 class PipelineResource(dg.ConfigurableResource):
-    """Paths and settings of the data stages (see the field descriptions in the launchpad)."""
+    """Paths, data-stage settings and the base model (see the field descriptions in the launchpad)."""
 
     data_dir: str = Field(default="", description="Data directory; empty = $FINE_TUNE_DATA_DIR or ./data")
     scrub_policy: str = Field(default="", description="Scrub policy YAML; empty = <data>/config/scrub_policy.yaml "
