@@ -5,7 +5,8 @@ the CLI, the Pipes workers, tests and benchmarks all import it first), so no mod
 
 - ``TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS=""``: Presidio's e-mail recognizer would otherwise download
   the public suffix list (and hang behind a firewall). It must be set before Presidio is imported.
-- ``HF_HUB_OFFLINE=1``: models come from local folders and installed packages, never a hub.
+- ``HF_HUB_OFFLINE=1``, ``HF_DATASETS_OFFLINE=1``: models come from local folders and installed
+  packages, never a hub, and ``datasets`` (TRL's input type) never looks one up.
 - ``GX_ANALYTICS_ENABLED=False``: Great Expectations sends no usage statistics.
 
 A value the user has already set wins (``setdefault``).
@@ -16,6 +17,7 @@ import os
 OFFLINE_DEFAULTS = {
     "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
     "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
     "GX_ANALYTICS_ENABLED": "False",
 }
 

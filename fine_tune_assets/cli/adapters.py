@@ -133,7 +133,7 @@ def _stages_text(stages: dict) -> str:
 def register(sub) -> None:
     group = add_list_show(sub, "adapters", "trained LoRA adapters", "adapter", list_adapters, show_adapter)
     p = group.add_parser("promote", help="make an adapter the holder of a stage (recorded in the ledger)")
-    p.add_argument("adapter", help="id, unique prefix, or 'latest'")
+    p.add_argument("adapter", help="id, unique prefix (4+), stage name or 'latest'")
     p.add_argument("--stage", required=True, help="e.g. staging, production")
     p.add_argument("--reason", required=True, help="why (recorded with your user name)")
     p.add_argument("--force", action="store_true",

@@ -141,7 +141,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("lineage", help="what an adapter came from, or which versions and adapters hold a record "
                                        "or a raw file")
-    p.add_argument("adapter", nargs="?", help="adapter id, unique prefix, or 'latest'")
+    p.add_argument("adapter", nargs="?", help="adapter id, unique prefix (4+), stage name or 'latest'")
     p.add_argument("--source", action="append", default=[], metavar="FILE",
                    help="raw file by recorded name, path (matched by name, else by its sha256) or sha256")
     p.add_argument("--record", action="append", default=[], metavar="ID", help="record id or unique prefix")
@@ -159,7 +159,7 @@ def register(sub) -> None:
     p.set_defaults(func=erase)
 
     p = sub.add_parser("dossier", help="the audit dossier of an adapter, generated from the registry and the ledger")
-    p.add_argument("adapter", help="adapter id, unique prefix, or 'latest'")
+    p.add_argument("adapter", help="adapter id, unique prefix (4+), stage name or 'latest'")
     p.add_argument("--format", choices=("md", "html"), default="md", help="Markdown (default) or one HTML page")
     p.add_argument("--output", metavar="FILE", help="write to FILE (and print its path) instead of stdout")
     p.set_defaults(func=dossier)

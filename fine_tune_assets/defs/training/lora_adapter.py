@@ -9,7 +9,7 @@ from fine_tune_assets.lib.common.paths import SOURCE_ROOT
 from fine_tune_assets.lib.models.base_model import resolve_base_model
 from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.erasures import erased_records_in
-from fine_tune_assets.lib.registry.resolve import NotFound, resolve_dataset_version
+from fine_tune_assets.lib.registry.resolve import LATEST, NotFound, resolve_dataset_version
 
 from ..keys import BASE_MODEL, DATASET_VERSION
 from ..openlineage import emits_openlineage
@@ -77,7 +77,7 @@ def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, 
     paths = pipeline.paths
     with connect(paths.registry, read_only=True) as con:
         try:
-            dataset = resolve_dataset_version(con, config.dataset_version)
+            dataset = resolve_dataset_version(con, config.dataset_version or LATEST)
         except NotFound as exc:
             raise dg.Failure(str(exc)) from None
         erased = erased_records_in(con, dataset["version_id"])

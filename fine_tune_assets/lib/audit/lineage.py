@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from ..common.hashing import sha256_file
+from ..common.render import abbreviated, number, percent
 from ..evaluation.store import latest_evaluation
 from ..registry.connection import rows_as_dicts
 from ..registry.erasures import adapter_flags
@@ -208,10 +209,6 @@ def source_lineage(con, source: str) -> dict:
 # ----------------------------------------------------------------------------- text rendering
 
 
-def _h(digest: str | None) -> str:
-    return f"{digest[:12]}..." if digest else "-"
-
-
 def _flag_lines(flags: list[dict], indent: str) -> list[str]:
     return [f"{indent}NEEDS RETRAINING: {f.get('reason') or f['flag']} (request {str(f.get('request_id'))[:12]}, "
             f"{f['created_at'][:19]})" for f in flags]
@@ -223,26 +220,26 @@ def render_adapter_lineage(d: dict) -> str:
     lines = [f"adapter {a['adapter_id']}", f"  created {a['created_at'][:19]} UTC   path {a['path']}"]
     lines += _flag_lines(a["flags"], "  ")
     if a["files"]:
-        lines.append("  files   " + ", ".join(f"{n} {_h(s)}" for n, s in sorted(a["files"].items())))
+        lines.append("  files   " + ", ".join(f"{n} {abbreviated(s)}" for n, s in sorted(a["files"].items())))
     else:
         lines.append("  files   not recorded in the ledger (adapter published before the ledger existed)")
     lines += [
         f"<- dataset version {ds['version_id']}",
-        f"     created {ds['created_at'][:19]} UTC, parent {_h(ds['parent_version'])}",
+        f"     created {ds['created_at'][:19]} UTC, parent {abbreviated(ds['parent_version'])}",
         f"     {c['input_records']} input records = {c['accepted']} accepted ({c['train']} train / {c['eval']} eval)"
         f" + {c['quarantined']} quarantined"
         + (" (" + ", ".join(f"{k} {v}" for k, v in c["quarantined_by_reason"].items()) + ")"
            if c["quarantined_by_reason"] else ""),
-        "     files " + ", ".join(f"{n} {_h(s)}" for n, s in sorted(ds["files"].items()))
-        + (f", manifest.json {_h(ds['manifest_sha256'])}" if ds["manifest_sha256"] else ""),
+        "     files " + ", ".join(f"{n} {abbreviated(s)}" for n, s in sorted(ds["files"].items()))
+        + (f", manifest.json {abbreviated(ds['manifest_sha256'])}" if ds["manifest_sha256"] else ""),
         "  <- raw sources",
     ]
     for s in ds["sources"]:
-        lines.append(f"       {s['source_file']:<40} sha256 {_h(s['source_sha256'])}  {s['inputs']} in, "
+        lines.append(f"       {s['source_file']:<40} sha256 {abbreviated(s['source_sha256'])}  {s['inputs']} in, "
                      f"{s['accepted']} accepted, {s['quarantined']} quarantined")
     versions = pol.get("versions") or {}
     lines += [
-        f"  <- scrub policy {_h(pol['policy_hash'])} ({pol.get('source') or 'built-in'})",
+        f"  <- scrub policy {abbreviated(pol['policy_hash'])} ({pol.get('source') or 'built-in'})",
         f"       recognizers: {', '.join(pol['recognizers']) or '-'}",
         f"       score threshold {pol.get('score_threshold')}, operators "
         + ", ".join(f"{k}={v.get('type')}" for k, v in (pol.get("operators") or {}).items()),
@@ -253,14 +250,14 @@ def render_adapter_lineage(d: dict) -> str:
     for g in ds["quality_checks"]:
         lines.append(f"       {'PASS' if g['passed'] else 'FAIL'}  {g['name']:<20} observed {g['observed']}, "
                      f"threshold {g['threshold']}{', blocking' if g.get('blocking') else ''}")
-    weights = ", ".join(f"{n} {_h(s)}" for n, s in (base.get("weights_sha256") or {}).items())
+    weights = ", ".join(f"{n} {abbreviated(s)}" for n, s in (base.get("weights_sha256") or {}).items())
     code = tr.get("code") or {}
     m = tr["metrics"]
     lines += [
         f"<- base model {base.get('name')} rev {base.get('revision')} ({base.get('source')})",
-        (f"     identity {_h(base.get('identity_hash'))}, weights {weights or '-'}, chat template "
-         f"{_h(base.get('chat_template_sha256'))}"),
-        f"<- training config {_h(tr['config_hash'])}: seed {tr.get('seed')}, "
+        (f"     identity {abbreviated(base.get('identity_hash'))}, weights {weights or '-'}, chat template "
+         f"{abbreviated(base.get('chat_template_sha256'))}"),
+        f"<- training config {abbreviated(tr['config_hash'])}: seed {tr.get('seed')}, "
         + ", ".join(f"{k} {tr['config'].get(k)}" for k in ("learning_rate", "lora_r", "lora_alpha", "target_modules",
                                                             "per_device_batch_size", "max_steps", "num_epochs")
                     if k in tr["config"]),
@@ -269,15 +266,14 @@ def render_adapter_lineage(d: dict) -> str:
     ]
     if ev:
         base_m, tuned = ev["base"] or {}, ev["fine_tuned"] or {}
-        def pct(v):
-            return "-" if v is None else f"{v:.1%}"
-        lines += [(f"-> evaluation {_h(ev['eval_id'])} ({ev['created_at'][:19]}): format compliance "
-                   f"{pct(base_m.get('format_compliance'))} -> {pct(tuned.get('format_compliance'))}, eval loss "
-                   f"{base_m.get('eval_loss', float('nan')):.4f} -> {tuned.get('eval_loss', float('nan')):.4f}, gate "
-                   f"{'PASSED' if ev['gate']['passed'] else 'FAILED'}"), f"     report {ev['report']}"]
+        compliance = " -> ".join(percent(side.get("format_compliance"), missing="-") for side in (base_m, tuned))
+        loss = " -> ".join(number(side.get("eval_loss", float("nan")), 4) for side in (base_m, tuned))
+        lines += [(f"-> evaluation {abbreviated(ev['eval_id'])} ({ev['created_at'][:19]}): format compliance "
+                   f"{compliance}, eval loss {loss}, gate {'PASSED' if ev['gate']['passed'] else 'FAILED'}"),
+                  f"     report {ev['report']}"]
     else:
         lines.append("-> evaluation: none recorded (materialize eval_report)")
-    lines.append("ledger events: " + ("; ".join(f"seq {e['seq']} {e['kind']} {_h(e['event_hash'])}"
+    lines.append("ledger events: " + ("; ".join(f"seq {e['seq']} {e['kind']} {abbreviated(e['event_hash'])}"
                                                 for e in d["ledger_events"]) or "none (published before the ledger)"))
     return "\n".join(lines)
 
@@ -299,7 +295,7 @@ def render_record_lineage(d: dict) -> str:
         lines.append(f"record {r['record_id']}")
         for v in r["versions"]:
             lines.append(f"  in dataset {v['version_id'][:12]} ({v['split']}) from {v['source_file']} line "
-                         f"{v['source_line']} (sha256 {_h(v['source_sha256'])})")
+                         f"{v['source_line']} (sha256 {abbreviated(v['source_sha256'])})")
         for q in r["quarantined_in"]:
             lines.append(f"  quarantined in dataset {q['version_id'][:12]} at {q['stage']}: {q['reason']} "
                          f"({q['source_file']} line {q['source_line']})")
@@ -311,11 +307,11 @@ def render_record_lineage(d: dict) -> str:
 
 
 def render_source_lineage(d: dict) -> str:
-    how = "name" if d["matched_by"] == "name" else f"content sha256 {_h(d['sha256'])}"
+    how = "name" if d["matched_by"] == "name" else f"content sha256 {abbreviated(d['sha256'])}"
     lines = [f"source {d['source']} (matched by {how}: {', '.join(d['matched'])})"]
     for v in d["versions"]:
         lines.append(f"  in dataset {v['version_id'][:12]} ({v['created_at'][:19]}): {v['source_file']} sha256 "
-                     f"{_h(v['source_sha256'])}, {v['inputs']} in, {v['records']} records in the version, "
+                     f"{abbreviated(v['source_sha256'])}, {v['inputs']} in, {v['records']} records in the version, "
                      f"{v['quarantined']} quarantined")
     lines += _adapter_lines(d["adapters"], "  ")
     return "\n".join(lines)

@@ -10,8 +10,10 @@ Registry rows with no ledger event are named too: a dataset version or adapter i
 ledger's back is a problem; one created before the ledger began (published by an older
 version of this tool) is only a warning, since nothing can vouch for it; a table the registry once
 had (``registry_tables``) but lacks now is named, so dropping the ledger does not pass for an older
-registry. The chain cannot show that its newest rows were deleted: ``expect_head`` (an event hash an
-auditor noted earlier, e.g. from a dossier or an earlier ``verify``) must still be in the chain.
+registry. That record lives in the same file: someone who drops both ``ledger`` and ``registry_tables``
+makes a post-ledger registry read as a pre-ledger one (warnings only); ``expect_head`` catches that too.
+The chain cannot show that its newest rows were deleted: ``expect_head`` (an event hash an auditor noted
+earlier, e.g. from a dossier or an earlier ``verify``) must still be in the chain.
 """
 
 from __future__ import annotations

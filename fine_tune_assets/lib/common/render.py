@@ -94,6 +94,11 @@ def short(value: str | None, n: int = 12) -> str:
     return (value or "")[:n]
 
 
+def abbreviated(digest: str | None, n: int = 12, missing: str = "-") -> str:
+    """A hash cut to ``n`` characters with an ellipsis (``abc123def456...``), as the text reports print them."""
+    return f"{digest[:n]}..." if digest else missing
+
+
 def truncate(value, limit: int) -> str:
     value = text(value)
     return value if len(value) <= limit else value[:limit].rstrip() + "…"

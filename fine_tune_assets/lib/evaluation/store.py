@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..common.hashing import canonical_json, sha256_file, sha256_json
+from ..registry.connection import connect
+from ..registry.ledger import EventKind, append_event, transaction
 from .spec import EVAL_LOGIC_VERSION
 
 
@@ -21,9 +23,6 @@ def evaluation_id(report: dict) -> str:
 
 
 def record_evaluation(registry: Path, report: dict, report_path: Path) -> str:
-    from ..registry.connection import connect
-    from ..registry.ledger import EventKind, append_event, transaction
-
     eval_id = evaluation_id(report)
     metrics = report["metrics"]
     gate = report["gate"]

@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ..common.hashing import canonical_json, sha256_json, sha256_text
+from ..common.render import abbreviated
 from .connection import connect
 
 GENESIS_HASH = "0" * 64
@@ -115,10 +116,6 @@ def read_events(con) -> list[dict]:
     return rows
 
 
-def _short(h: str | None) -> str:
-    return f"{(h or '')[:12]}..."
-
-
 def verify_chain(con, events: list[dict] | None = None) -> list[str]:
     """Problems with the ledger itself: altered payloads or fields, broken links, deleted rows."""
     events = read_events(con) if events is None else events
@@ -137,18 +134,18 @@ def verify_chain(con, events: list[dict] | None = None) -> list[str]:
             now = sha256_json(row["payload"])
             if now != row["payload_sha256"]:
                 problems.append(f"ledger row seq {seq} altered: {row['kind']} payload for {row['subject'][:12]} "
-                                f"no longer matches its payload_sha256 (recorded {_short(row['payload_sha256'])}, "
-                                f"now {_short(now)})")
+                                f"no longer matches its payload_sha256 (recorded {abbreviated(row['payload_sha256'])}, "
+                                f"now {abbreviated(now)})")
         recomputed = event_hash(seq, row["kind"], row["created_at"], row["subject"], row["payload_sha256"],
                                 row["prev_hash"])
         if recomputed != row["event_hash"]:
             problems.append(f"ledger row seq {seq} altered: event_hash does not recompute (recorded "
-                            f"{_short(row['event_hash'])}, now {_short(recomputed)}): kind, created_at, subject, "
-                            "payload_sha256 or prev_hash changed")
+                            f"{abbreviated(row['event_hash'])}, now {abbreviated(recomputed)}): kind, created_at, "
+                            "subject, payload_sha256 or prev_hash changed")
         if not gap and row["prev_hash"] != prev_event_hash:  # across a gap the deletion is already reported
             previous = f"seq {seq - 1}'s event_hash" if seq > 1 else "the genesis hash (64 zeros)"
-            problems.append(f"ledger row seq {seq} chain broken: prev_hash {_short(row['prev_hash'])} does not "
-                            f"match {previous} {_short(prev_event_hash)}")
+            problems.append(f"ledger row seq {seq} chain broken: prev_hash {abbreviated(row['prev_hash'])} does not "
+                            f"match {previous} {abbreviated(prev_event_hash)}")
         expected_seq, prev_event_hash = seq + 1, row["event_hash"]
     return problems
 

@@ -11,7 +11,7 @@ API:
 
 The rules (``ref`` is stripped and lower-cased first):
 
-- ``latest`` or empty: for a dataset, the newest version that holds no erased record (an erasure can
+- ``latest``: for a dataset, the newest version that holds no erased record (an erasure can
   make an older version's content current again); for an adapter, the newest one.
 - For an adapter, a stage name (``production``, ...) that has a holder: that holder. Stage names are
   tried before id prefixes, so a stage called ``beef`` wins over adapter ids starting with ``beef``.
@@ -20,6 +20,8 @@ The rules (``ref`` is stripped and lower-cased first):
   that happens to select another one is unlikely, and an ambiguous prefix is an error, never a guess.
   (Record ids, of which there are many and which erasure deletes for good, need more: see
   ``audit.lineage``.)
+- An empty or blank ``ref`` is refused rather than read as ``latest``: an unset shell variable must not
+  promote the newest adapter. Callers whose empty default means "the newest" pass ``LATEST`` themselves.
 """
 
 from __future__ import annotations
@@ -35,8 +37,12 @@ class NotFound(LookupError):
     """A dataset version or adapter reference matches nothing, or more than one row."""
 
 
-def _normalized(ref: str | None) -> str:
-    return (ref or "").strip().lower()
+def _normalized(ref: str | None, noun: str, listing: str) -> str:
+    wanted = (ref or "").strip().lower()
+    if not wanted:
+        raise NotFound(f"no {noun} named: give an id, a unique prefix of at least {MIN_PREFIX} characters or "
+                       f"'latest'; see `{listing}`")
+    return wanted
 
 
 def _by_prefix(con, table: str, key: str, ref: str, noun: str, listing: str, instead: str = "'latest'") -> dict:
@@ -53,8 +59,8 @@ def _by_prefix(con, table: str, key: str, ref: str, noun: str, listing: str, ins
 
 def resolve_dataset_version(con, ref: str | None) -> dict:
     """The ``dataset_versions`` row named by ``ref`` (see the module docstring for the rules)."""
-    wanted = _normalized(ref)
-    if wanted in ("", LATEST):
+    wanted = _normalized(ref, "dataset version", "fine-tune-assets datasets list")
+    if wanted == LATEST:
         rows = rows_as_dicts(con.execute(
             "SELECT * FROM dataset_versions v WHERE NOT EXISTS (SELECT 1 FROM dataset_records r JOIN erasures e "
             "ON r.record_id = e.record_id WHERE r.version_id = v.version_id) ORDER BY created_at DESC LIMIT 1"))
@@ -68,8 +74,8 @@ def resolve_dataset_version(con, ref: str | None) -> dict:
 
 def resolve_adapter(con, ref: str | None) -> dict:
     """The ``adapters`` row named by ``ref`` (see the module docstring for the rules)."""
-    wanted = _normalized(ref)
-    if wanted in ("", LATEST):
+    wanted = _normalized(ref, "adapter", "fine-tune-assets adapters list")
+    if wanted == LATEST:
         rows = rows_as_dicts(con.execute("SELECT * FROM adapters ORDER BY created_at DESC LIMIT 1"))
         if not rows:
             raise NotFound("0 adapters match 'latest': none trained yet; materialize lora_adapter first")

@@ -17,7 +17,7 @@ from ...common.paths import DataPaths
 from ...registry.connection import connect, rows_as_dicts
 from ...registry.ledger import EventKind, read_events
 from ...registry.queries import adapters, dataset_sources, dataset_versions
-from ...registry.resolve import NotFound, resolve_adapter
+from ...registry.resolve import LATEST, NotFound, resolve_adapter
 from ..verify import verify_all
 from .events import mentions
 from .previous import Previous, previous_adapter
@@ -136,7 +136,7 @@ def load_context(paths_or_registry, wanted: str) -> DossierContext:
     integrity = verify_all(paths)  # opens the registry itself: run before our own connection
     with connect(paths.registry, read_only=True) as con:
         try:
-            adapter = resolve_adapter(con, wanted)
+            adapter = resolve_adapter(con, wanted or LATEST)
         except NotFound as exc:
             raise DossierError(str(exc)) from None
         version_id = adapter["dataset_version"]

@@ -114,7 +114,7 @@ class PlaceholderOperator(Operator):
 
     def validate(self, params: dict | None = None) -> None:
         if not isinstance((params or {}).get("numbering"), PlaceholderNumbering):
-            raise TypeError("placeholder operator needs params['numbering'] (a PlaceholderNumbering)")
+            raise ValueError("placeholder operator needs params['numbering'] (a PlaceholderNumbering)")
 
     def operator_name(self) -> str:
         return "placeholder"
@@ -133,7 +133,7 @@ class PseudonymOperator(Operator):
 
     def validate(self, params: dict | None = None) -> None:
         if not isinstance((params or {}).get("pseudonymizer"), Pseudonymizer):
-            raise TypeError("pseudonymize operator needs params['pseudonymizer']")
+            raise ValueError("pseudonymize operator needs params['pseudonymizer']")
 
     def operator_name(self) -> str:
         return "pseudonymize"

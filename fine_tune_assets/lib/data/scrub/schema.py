@@ -49,6 +49,8 @@ class OperatorSpec(BaseModel):
                                       {"value": repr(value)})
         rest = dict(value)
         out = {key: rest.pop(key) for key in ("type", "params") if key in rest}
+        if "params" in out and out["params"] is None:  # `params:` with nothing under it, as before
+            out["params"] = {}
         if rest and isinstance(out.get("params") or {}, Mapping):
             out["params"] = {**(out.get("params") or {}), **rest}
         return out
