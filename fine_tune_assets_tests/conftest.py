@@ -1,15 +1,13 @@
-import os
-import shutil
+"""Session-wide fixtures. Constants and plain builders live in ``factories.py`` (importable by any test
+module); importing it here also imports ``fine_tune_assets`` first, whose ``__init__`` sets the offline
+environment defaults before any test module loads Presidio or transformers."""
+
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"  # vendored public files, see its README.md
-SAMPLE_DATA = REPO / "data"
+from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets_tests.factories import publish_test_adapter, publish_test_dataset, record_test_evaluation
 
 
 @pytest.fixture(scope="session")
@@ -25,17 +23,6 @@ def tokenizer(models_dir):
     return load_tokenizer(DEFAULT_BASE_MODEL, str(models_dir))
 
 
-def make_data_dir(root: Path, models_dir: Path, with_sample: bool = True) -> Path:
-    """A data directory laid out like ./data, with the sample raw files and mappings (or empty)."""
-    root.mkdir(parents=True, exist_ok=True)
-    for sub in ("raw", "mappings", "config"):
-        (root / sub).mkdir(exist_ok=True)
-        if with_sample and (SAMPLE_DATA / sub).is_dir():
-            shutil.copytree(SAMPLE_DATA / sub, root / sub, dirs_exist_ok=True)
-    (root / "models").symlink_to(models_dir, target_is_directory=True)
-    return root
-
-
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny pre-trained Llama chat model, built once per session (~30-45 s on 2 cores)."""
@@ -44,3 +31,13 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("tiny_model") / "tiny-llama"
     build_tiny_model(target)
     return target
+
+
+@pytest.fixture
+def published(tmp_path):
+    """A data dir with one dataset version, one adapter and one evaluation: three ledger events."""
+    paths = DataPaths.from_env(tmp_path / "data")
+    version = publish_test_dataset(paths, tmp_path)
+    adapter_id = publish_test_adapter(paths, tmp_path, version)
+    eval_id = record_test_evaluation(paths, adapter_id, version)
+    return paths, version, adapter_id, eval_id

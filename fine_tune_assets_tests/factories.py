@@ -1,10 +1,146 @@
-"""Builders shared by several test modules (test modules never import each other)."""
+"""Builders and constants shared by several test modules, so that test modules never import each other.
+
+Plain functions and constants only; pytest fixtures live in ``conftest.py`` (which may use these).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from fine_tune_assets.defs.data.dataset import dataset_version
 from fine_tune_assets.defs.data.ingest import raw_conversations
 from fine_tune_assets.defs.data.quality_gates import validated_conversations_checks
 from fine_tune_assets.defs.data.scrub import scrubbed_conversations
 from fine_tune_assets.defs.data.validate import validated_conversations
+from fine_tune_assets.lib.common.hashing import record_id_for, sha256_text
+from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets.lib.data.publish import PublishRequest, publish_dataset
+from fine_tune_assets.lib.data.records import RECORD_SCHEMA
+from fine_tune_assets.lib.evaluation.store import record_evaluation
+from fine_tune_assets.lib.training.publish import publish_adapter
+
+# ------------------------------------------------------------------------------------------------ places
+
+REPO = Path(__file__).resolve().parents[1]  # the checkout: the one place tests find the repository root
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # vendored public files, see its README.md
+SAMPLE_DATA = REPO / "data"
+
+
+def make_data_dir(root: Path, models_dir: Path, with_sample: bool = True) -> Path:
+    """A data directory laid out like ./data, with the sample raw files and mappings (or empty)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for sub in ("raw", "mappings", "config"):
+        (root / sub).mkdir(exist_ok=True)
+        if with_sample and (SAMPLE_DATA / sub).is_dir():
+            shutil.copytree(SAMPLE_DATA / sub, root / sub, dirs_exist_ok=True)
+    (root / "models").symlink_to(models_dir, target_is_directory=True)
+    return root
+
+
+def cli(*args, data_dir):
+    env = {**os.environ, "FINE_TUNE_DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "fine_tune_assets.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=300, check=False)  # the tests read the exit code
+
+
+# ------------------------------------------------------------------------------------------------ data graph
 
 DATA_ASSETS = [raw_conversations, scrubbed_conversations, validated_conversations, dataset_version]
 DATA_CHECKS = validated_conversations_checks
+
+# ------------------------------------------------------------------------------------------------ registry rows
+# A dataset version, an adapter and an evaluation published through the real code, from made-up content:
+# the registry, the ledger and the files on disk are real, nothing is trained.
+
+
+def write_validated(path: Path, n: int = 8) -> list[dict]:
+    rows = []
+    for i in range(n):
+        messages = [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]
+        rows.append({"record_id": record_id_for(messages), "messages_json": json.dumps(messages),
+                     "source_file": "tickets.jsonl", "source_sha256": "ab" * 32, "source_line": i + 1,
+                     "source_format": "jsonl", "mapping": None, "n_tokens": 10 + i})
+    schema = RECORD_SCHEMA.append(pa.field("n_tokens", pa.int64()))
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return rows
+
+
+def publish_test_dataset(paths: DataPaths, tmp_path: Path) -> str:
+    validated = tmp_path / "validated.parquet"
+    n = len(write_validated(validated))
+    request = PublishRequest(
+        validated_path=validated, quarantine_paths=[],
+        file_reports=[{"path": "tickets.jsonl", "sha256": "ab" * 32, "format": "jsonl", "mapping": None,
+                       "inputs": n, "blank_lines": 0}],
+        scrub_policy={}, scrub_policy_hash="0" * 64, scrub_entity_counts={}, checks=[], settings={},
+        eval_fraction=0.5, code_version="test")
+    return publish_dataset(paths, request).version_id
+
+
+def publish_test_adapter(paths: DataPaths, tmp_path: Path, version: str, weights: bytes = b"weights-1") -> str:
+    run = tmp_path / f"run-{sha256_text(repr(weights))[:8]}"
+    run.mkdir()
+    (run / "adapter_model.safetensors").write_bytes(weights)
+    (run / "adapter_config.json").write_text(json.dumps({"r": 8, "lora_alpha": 16}))
+    (run / "training_metrics.json").write_text(json.dumps({"steps": 2, "device": "cpu"}))
+    adapter_id, _, _ = publish_adapter(
+        run, paths.adapters, paths.registry, version,
+        base_model={"name": "tiny", "source": "test", "identity_hash": "c" * 64},
+        training_config={"seed": 0}, training_config_hash="d" * 64, metrics={"steps": 2, "device": "cpu"},
+        started_at=datetime.now(UTC), repo=tmp_path)
+    return adapter_id
+
+
+def record_test_evaluation(paths: DataPaths, adapter_id: str, version: str) -> str:
+    report = {"adapter_id": adapter_id, "dataset_version": version,
+              "eval_set": {"sha256": "e" * 64}, "config": {"spec_hash": "f" * 64},
+              "metrics": {"base": {"format_compliance": 0.25}, "fine_tuned": {"format_compliance": 0.75}},
+              "regression": {"passed": True},
+              "gate": {"primary_metric": "format_compliance", "base": 0.25, "fine_tuned": 0.75, "passed": True,
+                       "reasons": []}}
+    return record_evaluation(paths.registry, report, paths.adapters / adapter_id / "eval" / "eval_report.json")
+
+
+# ------------------------------------------------------------------------------------------------ triage examples
+# A small support-ticket triage task (JSON answers) the tiny model learns in seconds.
+
+SYSTEM = "Classify the support ticket. Answer with JSON only: {\"category\": ..., \"priority\": ...}."
+TICKETS = {
+    "billing": ["I was charged twice on my bill this month", "my invoice shows a fee I never agreed to",
+                "why did my monthly payment go up", "refund the extra charge on my card please",
+                "the direct debit was taken two times", "bill is higher than my plan price",
+                "I want a copy of last month's invoice", "payment failed but money left my account"],
+    "outage": ["internet has been down since this morning", "no signal on the router, all lights red",
+               "fiber connection keeps dropping every hour", "TV and broadband both dead in my street",
+               "the whole area has no internet", "router shows no connection after the storm",
+               "connection lost again tonight", "broadband outage for two days now"],
+    "account": ["I cannot log in to the app", "please change the email on my account",
+                "reset my account password", "how do I add my partner to the account",
+                "update my postal address please", "close my account at the end of the month",
+                "my username is locked after wrong attempts", "change the account holder name"],
+}
+PRIORITY = ("low", "high")
+
+
+def triage_examples() -> list[dict]:
+    rows = []
+    for category, texts in TICKETS.items():
+        for i, text in enumerate(texts + [f"Hello, {t}" for t in texts]):
+            priority = PRIORITY[i % 2]
+            user = f"{text}{'!!' if priority == 'high' else '.'}"
+            answer = json.dumps({"category": category, "priority": priority})
+            rows.append({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user},
+                                      {"role": "assistant", "content": answer}]})
+    return rows  # 48 rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path

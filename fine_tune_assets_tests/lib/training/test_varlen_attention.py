@@ -44,6 +44,7 @@ def _tiny_llama(attn_implementation: str):
     return LlamaForCausalLM(config).to("cuda", torch.bfloat16)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not varlen_attention.available(), reason="needs CUDA and torch.nn.attention.varlen")
 def test_varlen_matches_row_by_row_attention_on_cuda():
     name = varlen_attention.register()

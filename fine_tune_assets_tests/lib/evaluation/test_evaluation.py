@@ -1,5 +1,5 @@
 """Scoring, spec loading and the promotion gate of the evaluation (pure Python; the model passes are
-exercised end to end in test_lora_asset.py)."""
+exercised end to end in defs/training/test_lora_adapter.py)."""
 
 import json
 
@@ -8,7 +8,7 @@ import pytest
 from fine_tune_assets.lib.evaluation.gate import promotion_gate
 from fine_tune_assets.lib.evaluation.scoring import score_generations, split_prompt
 from fine_tune_assets.lib.evaluation.spec import EvalSpec, EvalSpecError, ResponseFormat, load_eval_spec
-from fine_tune_assets_tests.conftest import REPO
+from fine_tune_assets_tests.factories import REPO, triage_examples
 
 SCHEMA = {"type": "object", "required": ["category", "priority"], "additionalProperties": False,
           "properties": {"category": {"enum": ["billing", "outage"]}, "priority": {"enum": ["P1", "P2"]},
@@ -114,6 +114,7 @@ def test_bad_specs_name_the_file_and_the_problem(tmp_path):
         load_eval_spec(bad)
 
 
+@pytest.mark.slow
 def test_shared_prefix_loss_and_generation_match_row_by_row(tiny_model_dir):
     """The shared system-prompt cache is an optimisation only: same loss, same greedy answers as one row at a time."""
     import torch
@@ -121,7 +122,6 @@ def test_shared_prefix_loss_and_generation_match_row_by_row(tiny_model_dir):
 
     from fine_tune_assets.lib.evaluation.inference import assistant_loss, generate_answers
     from fine_tune_assets.lib.models.chat_template import tokenize_split, training_chat_template
-    from fine_tune_assets_tests.test_training import triage_examples
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()

@@ -3,11 +3,13 @@
 import json
 import shutil
 
-from fine_tune_assets_tests.conftest import REPO
+import pytest
+
+from fine_tune_assets_tests.factories import REPO, cli
 from fine_tune_assets_tests.pii_patterns import structured_pii
-from fine_tune_assets_tests.test_cli_validate import cli
 
 
+@pytest.mark.slow
 def test_scrub_keeps_records_and_structure(tmp_path):
     src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     examples = [

@@ -13,13 +13,11 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 from fine_tune_assets.lib.training import TrainingConfig, train_adapter
 from fine_tune_assets.lib.training.callbacks import CRASH_AFTER_STEP_ENV
 from fine_tune_assets.lib.training.checkpoints import CheckpointMismatchError, latest_checkpoint, training_identity
 from fine_tune_assets.lib.training.publish import adapter_content_hash
-from fine_tune_assets_tests.test_training import triage_examples, write_jsonl
+from fine_tune_assets_tests.factories import triage_examples, write_jsonl
 
 # Dropout on and gradient accumulation 2: resuming must restore the dropout RNG and land mid-epoch
 # (step 4 of 5 per epoch), and the run then crosses into epoch 2 (a re-shuffle).
@@ -53,6 +51,7 @@ def train_in_subprocess(spec: dict, crash_after_step: int | None = None) -> subp
                           capture_output=True, text=True, timeout=600, check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("share_prefix", [False, True], ids=["padding_free", "share_prefix"])
 def test_killed_run_resumes_to_the_same_adapter(tiny_model_dir, triage_split, tmp_path, share_prefix):
     """With share_prefix the batches come from the grouping sampler: resume must replay the same ones."""
@@ -92,6 +91,7 @@ def test_killed_run_resumes_to_the_same_adapter(tiny_model_dir, triage_split, tm
     assert adapter_content_hash(tmp_path / "resumed") == adapter_content_hash(tmp_path / "fresh")
 
 
+@pytest.mark.slow
 def test_checkpoints_of_another_training_are_refused(tiny_model_dir, triage_split, tmp_path):
     train_path, eval_path = triage_split
     checkpoints = tmp_path / "checkpoints"

@@ -19,7 +19,7 @@ from fine_tune_assets.defs.openlineage import _Describer, emits_openlineage
 from fine_tune_assets.defs.resources import PipelineResource
 from fine_tune_assets.lib.audit import openlineage as ol
 from fine_tune_assets.lib.common.paths import DataPaths
-from fine_tune_assets_tests.conftest import SAMPLE_DATA, make_data_dir
+from fine_tune_assets_tests.factories import DATA_ASSETS, SAMPLE_DATA, make_data_dir
 from fine_tune_assets_tests.pii_patterns import structured_pii
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -383,9 +383,8 @@ def raw_message_texts(raw_dir: Path) -> set[str]:
     return texts
 
 
+@pytest.mark.slow
 def test_data_pipeline_emits_lineage_for_every_asset(tmp_path, models_dir):
-    from fine_tune_assets_tests.factories import DATA_ASSETS
-
     data_dir = make_data_dir(tmp_path / "data", models_dir, with_sample=False)
     source = SAMPLE_DATA / "raw" / "chat_export_2026-09.jsonl"
     (data_dir / "raw" / source.name).write_bytes(b"\n".join(source.read_bytes().splitlines()[:120]) + b"\n")

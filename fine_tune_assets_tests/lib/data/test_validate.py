@@ -7,7 +7,7 @@ from fine_tune_assets.lib.data.dedup import DuplicateFinder
 from fine_tune_assets.lib.data.records import Provenance, Record, Rejection
 from fine_tune_assets.lib.data.split import split_of
 from fine_tune_assets.lib.data.validate import ValidationSettings, check_records
-from fine_tune_assets_tests.conftest import FIXTURES
+from fine_tune_assets_tests.factories import FIXTURES
 
 
 def conv(*pairs, system="You triage tickets for Halcyon Broadband."):

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from fine_tune_assets.lib.models.chat_template import (
     IGNORE_INDEX,
@@ -19,44 +16,13 @@ from fine_tune_assets.lib.models.chat_template import (
     tokenize_split,
     training_chat_template,
 )
+from fine_tune_assets.lib.models.loading import peft_wrapping
 from fine_tune_assets.lib.training import TrainingConfig, train_adapter
 from fine_tune_assets.lib.training.trainer import counting_sft_trainer_class
+from fine_tune_assets_tests.factories import REPO, SYSTEM, triage_examples, write_jsonl
 from fine_tune_assets_tests.tiny_model import corpus_conversations
 
-REPO = Path(__file__).resolve().parents[1]
-SYSTEM = "Classify the support ticket. Answer with JSON only: {\"category\": ..., \"priority\": ...}."
-TICKETS = {
-    "billing": ["I was charged twice on my bill this month", "my invoice shows a fee I never agreed to",
-                "why did my monthly payment go up", "refund the extra charge on my card please",
-                "the direct debit was taken two times", "bill is higher than my plan price",
-                "I want a copy of last month's invoice", "payment failed but money left my account"],
-    "outage": ["internet has been down since this morning", "no signal on the router, all lights red",
-               "fiber connection keeps dropping every hour", "TV and broadband both dead in my street",
-               "the whole area has no internet", "router shows no connection after the storm",
-               "connection lost again tonight", "broadband outage for two days now"],
-    "account": ["I cannot log in to the app", "please change the email on my account",
-                "reset my account password", "how do I add my partner to the account",
-                "update my postal address please", "close my account at the end of the month",
-                "my username is locked after wrong attempts", "change the account holder name"],
-}
-PRIORITY = ("low", "high")
-
-
-def triage_examples() -> list[dict]:
-    rows = []
-    for category, texts in TICKETS.items():
-        for i, text in enumerate(texts + [f"Hello, {t}" for t in texts]):
-            priority = PRIORITY[i % 2]
-            user = f"{text}{'!!' if priority == 'high' else '.'}"
-            answer = json.dumps({"category": category, "priority": priority})
-            rows.append({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user},
-                                      {"role": "assistant", "content": answer}]})
-    return rows  # 48 rows
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
+pytestmark = pytest.mark.slow  # every test here needs the tiny model (built once per session, ~30-45 s)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +143,8 @@ def test_train_adapter_learns_and_saves_a_loadable_adapter(tiny_model_dir, triag
     tokenizer = AutoTokenizer.from_pretrained(str(output))
     assert "{% generation %}" in tokenizer.chat_template
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
-    model = PeftModel.from_pretrained(base, str(output)).eval()
+    with peft_wrapping():
+        model = PeftModel.from_pretrained(base, str(output)).eval()
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "my bill doubled this month!!"}]
     prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                            return_dict=True)
@@ -244,10 +211,11 @@ def test_label_only_loss_equals_the_models_own_loss(tiny_model_dir, tiny_tokeniz
     args = SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, activation_checkpointing=False,
                      padding_free=True, max_length=None, per_device_eval_batch_size=len(rows), report_to="none")
     lora = LoraConfig(r=8, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
-    trainer = counting_sft_trainer_class()(
-        model=AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation="sdpa"), args=args,
-        train_dataset=Dataset.from_list(rows), eval_dataset=Dataset.from_list(rows),
-        processing_class=tiny_tokenizer, peft_config=lora)
+    with peft_wrapping():  # the trainer wraps the model with get_peft_model
+        trainer = counting_sft_trainer_class()(
+            model=AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation="sdpa"), args=args,
+            train_dataset=Dataset.from_list(rows), eval_dataset=Dataset.from_list(rows),
+            processing_class=tiny_tokenizer, peft_config=lora)
     assert trainer.label_only_loss
     model, pad = trainer.model, tiny_tokenizer.pad_token_id
     padded = DataCollatorForLanguageModeling(pad_token_id=pad)(rows)
@@ -284,7 +252,9 @@ def test_export_merged_gives_the_adapters_logits(tiny_model_dir, triage_files, t
     assert merged_dir == tmp_path / "adapter.merged" and not (output / "merged").exists()
 
     merged = AutoModelForCausalLM.from_pretrained(str(merged_dir)).eval()
-    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(output)).eval()
+    with peft_wrapping():
+        peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)),
+                                         str(output)).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(merged_dir))
     ids = tokenizer.apply_chat_template(triage_examples()[0]["messages"], return_tensors="pt", return_dict=True)
     with torch.no_grad():
@@ -304,10 +274,11 @@ def _shared_prefix_trainer(tiny_model_dir, tiny_tokenizer, tmp_path, rows, share
                      padding_free=True, max_length=None, per_device_train_batch_size=4, report_to="none", seed=7)
     lora = LoraConfig(r=8, lora_dropout=0.0, target_modules="all-linear", init_lora_weights=False,
                       task_type="CAUSAL_LM")
-    return counting_sft_trainer_class()(
-        model=AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation="sdpa"), args=args,
-        train_dataset=Dataset.from_list(rows), eval_dataset=Dataset.from_list(rows[:2]),
-        processing_class=tiny_tokenizer, peft_config=lora, share_prefix=share_prefix)
+    with peft_wrapping():  # the trainer wraps the model with get_peft_model
+        return counting_sft_trainer_class()(
+            model=AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation="sdpa"), args=args,
+            train_dataset=Dataset.from_list(rows), eval_dataset=Dataset.from_list(rows[:2]),
+            processing_class=tiny_tokenizer, peft_config=lora, share_prefix=share_prefix)
 
 
 def test_shared_prefix_gives_the_same_loss_and_gradients(tiny_model_dir, tiny_tokenizer, tmp_path):

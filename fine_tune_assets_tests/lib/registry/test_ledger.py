@@ -4,82 +4,17 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from fine_tune_assets.lib.audit.verify import verify_all
-from fine_tune_assets.lib.common.hashing import record_id_for, sha256_file, sha256_json, sha256_text
+from fine_tune_assets.lib.common.hashing import sha256_file, sha256_json
 from fine_tune_assets.lib.common.paths import DataPaths
-from fine_tune_assets.lib.data.publish import PublishRequest, publish_dataset
-from fine_tune_assets.lib.data.records import RECORD_SCHEMA
-from fine_tune_assets.lib.evaluation.store import record_evaluation
 from fine_tune_assets.lib.registry.ledger import GENESIS_HASH, append_event, event_hash, read_events, verify_chain
 from fine_tune_assets.lib.registry.schema import create_tables
 from fine_tune_assets.lib.training import publish as adapters_lib
-from fine_tune_assets.lib.training.publish import publish_adapter
-
-
-def _validated(path: Path, n: int = 8) -> list[dict]:
-    rows = []
-    for i in range(n):
-        messages = [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]
-        rows.append({"record_id": record_id_for(messages), "messages_json": json.dumps(messages),
-                     "source_file": "tickets.jsonl", "source_sha256": "ab" * 32, "source_line": i + 1,
-                     "source_format": "jsonl", "mapping": None, "n_tokens": 10 + i})
-    schema = RECORD_SCHEMA.append(pa.field("n_tokens", pa.int64()))
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
-    return rows
-
-
-def _publish_dataset(paths: DataPaths, tmp_path: Path) -> str:
-    validated = tmp_path / "validated.parquet"
-    n = len(_validated(validated))
-    request = PublishRequest(
-        validated_path=validated, quarantine_paths=[],
-        file_reports=[{"path": "tickets.jsonl", "sha256": "ab" * 32, "format": "jsonl", "mapping": None,
-                       "inputs": n, "blank_lines": 0}],
-        scrub_policy={}, scrub_policy_hash="0" * 64, scrub_entity_counts={}, checks=[], settings={},
-        eval_fraction=0.5, code_version="test")
-    return publish_dataset(paths, request).version_id
-
-
-def _publish_adapter(paths: DataPaths, tmp_path: Path, version: str, weights: bytes = b"weights-1") -> str:
-    run = tmp_path / f"run-{sha256_text(repr(weights))[:8]}"
-    run.mkdir()
-    (run / "adapter_model.safetensors").write_bytes(weights)
-    (run / "adapter_config.json").write_text(json.dumps({"r": 8, "lora_alpha": 16}))
-    (run / "training_metrics.json").write_text(json.dumps({"steps": 2, "device": "cpu"}))
-    adapter_id, _, _ = publish_adapter(
-        run, paths.adapters, paths.registry, version,
-        base_model={"name": "tiny", "source": "test", "identity_hash": "c" * 64},
-        training_config={"seed": 0}, training_config_hash="d" * 64, metrics={"steps": 2, "device": "cpu"},
-        started_at=datetime.now(UTC), repo=tmp_path)
-    return adapter_id
-
-
-def _record_evaluation(paths: DataPaths, adapter_id: str, version: str) -> str:
-    report = {"adapter_id": adapter_id, "dataset_version": version,
-              "eval_set": {"sha256": "e" * 64}, "config": {"spec_hash": "f" * 64},
-              "metrics": {"base": {"format_compliance": 0.25}, "fine_tuned": {"format_compliance": 0.75}},
-              "regression": {"passed": True},
-              "gate": {"primary_metric": "format_compliance", "base": 0.25, "fine_tuned": 0.75, "passed": True,
-                       "reasons": []}}
-    return record_evaluation(paths.registry, report, paths.adapters / adapter_id / "eval" / "eval_report.json")
-
-
-@pytest.fixture
-def published(tmp_path):
-    """A data dir with one dataset version, one adapter and one evaluation: three ledger events."""
-    paths = DataPaths.from_env(tmp_path / "data")
-    version = _publish_dataset(paths, tmp_path)
-    adapter_id = _publish_adapter(paths, tmp_path, version)
-    eval_id = _record_evaluation(paths, adapter_id, version)
-    return paths, version, adapter_id, eval_id
+from fine_tune_assets_tests.factories import publish_test_adapter, publish_test_dataset, record_test_evaluation
 
 
 def verify_cli(paths: DataPaths, *args: str) -> subprocess.CompletedProcess:
@@ -233,9 +168,9 @@ def test_republishing_appends_an_event_and_still_verifies(published, tmp_path):
     paths, version, adapter_id = published[:3]
     again = tmp_path / "again"
     again.mkdir()
-    assert _publish_dataset(paths, again) == version  # unchanged content: no new version, no new event
-    assert _publish_adapter(paths, again, version) == adapter_id  # same weights: same id, new lineage.json
-    _record_evaluation(paths, adapter_id, version)
+    assert publish_test_dataset(paths, again) == version  # unchanged content: no new version, no new event
+    assert publish_test_adapter(paths, again, version) == adapter_id  # same weights: same id, new lineage.json
+    record_test_evaluation(paths, adapter_id, version)
     with duckdb.connect(str(paths.registry), read_only=True) as con:
         kinds = [e["kind"] for e in read_events(con)]
         assert con.execute("SELECT count(*) FROM adapters").fetchone()[0] == 1
@@ -254,7 +189,7 @@ def test_a_failed_event_leaves_no_registry_row(published, tmp_path, monkeypatch)
 
     monkeypatch.setattr(adapters_lib, "append_event", boom)
     with pytest.raises(RuntimeError, match="crash between"):
-        _publish_adapter(paths, tmp_path, version, weights=b"weights-2")
+        publish_test_adapter(paths, tmp_path, version, weights=b"weights-2")
     with duckdb.connect(str(paths.registry), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM adapters").fetchone()[0] == 1
         assert con.execute("SELECT count(*) FROM ledger").fetchone()[0] == 3
@@ -266,7 +201,7 @@ def test_edited_eval_report_is_named(published):
     eval_dir.mkdir()
     (eval_dir / "eval_report.json").write_text("{}")
     (eval_dir / "report.md").write_text("format compliance 40%\n")
-    _record_evaluation(paths, adapter_id, version)  # the newest evaluation now has its report files hashed
+    record_test_evaluation(paths, adapter_id, version)  # the newest evaluation now has its report files hashed
     assert verify_all(paths)["ok"]
     (eval_dir / "report.md").write_text("format compliance 99%\n")
     problems = verify_all(paths)["problems"]

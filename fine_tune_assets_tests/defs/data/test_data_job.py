@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from fine_tune_assets.defs.resources import PipelineResource
-from fine_tune_assets_tests.conftest import REPO, make_data_dir
-from fine_tune_assets_tests.factories import DATA_ASSETS, DATA_CHECKS
+from fine_tune_assets_tests.factories import DATA_ASSETS, DATA_CHECKS, REPO, make_data_dir
 from fine_tune_assets_tests.pii_patterns import structured_pii
+
+pytestmark = pytest.mark.slow  # every test reads the data graph materialized on the sample data
 
 
 def materialize(data_dir: Path, instance: dg.DagsterInstance, **settings) -> dg.ExecuteInProcessResult:

@@ -9,14 +9,17 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from fine_tune_assets.defs.evaluation.eval_report import eval_report
 from fine_tune_assets.defs.evaluation.promotion_gate import promotion_gate
 from fine_tune_assets.defs.resources import PipelineResource
 from fine_tune_assets.defs.training.base_model import base_model
 from fine_tune_assets.defs.training.lora_adapter import lora_adapter
-from fine_tune_assets_tests.factories import DATA_ASSETS, DATA_CHECKS
-from fine_tune_assets_tests.test_training import triage_examples
+from fine_tune_assets.lib.models.loading import peft_wrapping
+from fine_tune_assets_tests.factories import DATA_ASSETS, DATA_CHECKS, REPO, triage_examples
+
+pytestmark = pytest.mark.slow  # trains and evaluates the tiny model through Dagster Pipes
 
 TINY_SCHEMA = {"type": "object", "required": ["category", "priority"], "additionalProperties": False,
                "properties": {"category": {"enum": ["billing", "outage", "account"]},
@@ -27,7 +30,7 @@ def write_eval_spec(data_dir: Path) -> None:
     config = data_dir / "config"
     config.mkdir(parents=True, exist_ok=True)
     (config / "triage.schema.json").write_text(json.dumps(TINY_SCHEMA))
-    general = Path(__file__).resolve().parents[1] / "data" / "eval" / "general_prompts.jsonl"
+    general = REPO / "data" / "eval" / "general_prompts.jsonl"
     (config / "evaluation.yaml").write_text(
         "response_format: {json_schema: triage.schema.json}\n"
         f"general_prompts: {general}\n"
@@ -115,7 +118,8 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir):
     assert shown["eval"]["base"]["format_compliance"] == base["format_compliance"]
     assert shown["eval"]["fine_tuned"]["eval_loss"] == tuned["eval_loss"] and shown["eval"]["gate"]["passed"]
     assert listed[0]["eval"]["eval_id"] == eval_meta["eval_id"].value
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(folder))
+    with peft_wrapping():
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(folder))
     assert model.peft_config["default"].r == 16
 
     _audit_round_trip(data_dir, env, adapter_id, version)

@@ -15,7 +15,7 @@ from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.evaluation.store import record_evaluation
 from fine_tune_assets.lib.registry.ledger import read_events
 from fine_tune_assets.lib.registry.stages import current_stages, stage_history, stage_stacks
-from fine_tune_assets_tests.test_ledger import _publish_adapter, _publish_dataset, _record_evaluation
+from fine_tune_assets_tests.factories import publish_test_adapter, publish_test_dataset, record_test_evaluation
 
 
 def _record_failed_evaluation(paths: DataPaths, adapter_id: str, version: str) -> str:
@@ -32,11 +32,11 @@ def _record_failed_evaluation(paths: DataPaths, adapter_id: str, version: str) -
 def three(tmp_path):
     """A data dir with one dataset version and three evaluated (gate passed) adapters a, b, c."""
     paths = DataPaths.from_env(tmp_path / "data")
-    version = _publish_dataset(paths, tmp_path)
+    version = publish_test_dataset(paths, tmp_path)
     ids = []
     for i in range(3):
-        adapter_id = _publish_adapter(paths, tmp_path, version, weights=f"weights-{i}".encode())
-        _record_evaluation(paths, adapter_id, version)
+        adapter_id = publish_test_adapter(paths, tmp_path, version, weights=f"weights-{i}".encode())
+        record_test_evaluation(paths, adapter_id, version)
         ids.append(adapter_id)
     return paths, version, ids
 
@@ -136,7 +136,7 @@ def test_list_show_and_stages_show_the_current_stages(three):
 
 def test_failed_or_missing_gate_needs_force_and_is_recorded(three):
     paths, version, (a, _b, c) = three
-    unevaluated = _publish_adapter(paths, paths.root.parent, version, weights=b"never evaluated")
+    unevaluated = publish_test_adapter(paths, paths.root.parent, version, weights=b"never evaluated")
     _record_failed_evaluation(paths, a, version)  # newer than its passing one: the latest counts
     before = len(_events(paths, kinds=("promotion",)))
     _refused(cli(paths, "adapters", "promote", a, "--stage", "production", "--reason", "x"),
@@ -263,14 +263,13 @@ def test_verify_catches_an_edited_stage_history(tmp_path):
     from fine_tune_assets.lib.audit.promotion import promote
     from fine_tune_assets.lib.audit.verify import verify_all
     from fine_tune_assets.lib.common.paths import DataPaths
-    from fine_tune_assets_tests.test_ledger import _publish_adapter, _publish_dataset, _record_evaluation
 
     paths = DataPaths.from_env(tmp_path / "data")
-    version = _publish_dataset(paths, tmp_path)
-    first = _publish_adapter(paths, tmp_path, version, b"w-1")
-    second = _publish_adapter(paths, tmp_path, version, b"w-2")
+    version = publish_test_dataset(paths, tmp_path)
+    first = publish_test_adapter(paths, tmp_path, version, b"w-1")
+    second = publish_test_adapter(paths, tmp_path, version, b"w-2")
     for adapter_id in (first, second):
-        _record_evaluation(paths, adapter_id, version)
+        record_test_evaluation(paths, adapter_id, version)
         promote(paths.registry, adapter_id, "production", "test", user="alice")
     assert verify_all(paths)["ok"]
     with duckdb.connect(str(paths.registry)) as con:  # swap who holds production behind the ledger's back

@@ -1,21 +1,15 @@
 """`fine-tune-assets validate` gives the cookbook's verdicts on the cookbook's own toy file."""
 
 import json
-import os
-import subprocess
-import sys
 
-from fine_tune_assets_tests.conftest import FIXTURES, REPO
+import pytest
+
+from fine_tune_assets_tests.factories import FIXTURES, cli
 
 TOY = FIXTURES / "openai_cookbook_toy_chat.jsonl"
 
 
-def cli(*args, data_dir):
-    env = {**os.environ, "FINE_TUNE_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "fine_tune_assets.cli", *args], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=300, check=False)  # the tests read the exit code
-
-
+@pytest.mark.slow
 def test_toy_file_verdicts(models_dir, tmp_path):
     (tmp_path / "models").symlink_to(models_dir)
     done = cli("validate", str(TOY), "--max-tokens", "4096", "--json", data_dir=tmp_path)
@@ -31,6 +25,7 @@ def test_toy_file_verdicts(models_dir, tmp_path):
     assert billing["billable_tokens"] == billing["tokens_in_dataset"] * billing["epochs"] > 0
 
 
+@pytest.mark.slow
 def test_format_errors_give_exit_code_1_and_name_lines(models_dir, tmp_path):
     (tmp_path / "models").symlink_to(models_dir)
     bad = tmp_path / "bad.jsonl"

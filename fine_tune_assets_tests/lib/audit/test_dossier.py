@@ -23,7 +23,12 @@ from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.data.publish import PublishRequest, publish_dataset
 from fine_tune_assets.lib.data.records import QUARANTINE_SCHEMA
 from fine_tune_assets.lib.registry.ledger import append_event, read_events
-from fine_tune_assets_tests.test_ledger import _publish_adapter, _publish_dataset, _record_evaluation, _validated
+from fine_tune_assets_tests.factories import (
+    publish_test_adapter,
+    publish_test_dataset,
+    record_test_evaluation,
+    write_validated,
+)
 
 SECTIONS = ["Identity", "Data", "De-identification", "Quality gates", "Training", "Evaluation", "Operations",
             "Integrity"]
@@ -51,15 +56,6 @@ def _no_silence(dossier: dict) -> None:
                     assert (r["value"] is not None) != bool(r["gap"]), (s["title"], r)
             elif b["kind"] == "table":
                 assert b["rows"] or b["gap"], (s["title"], b["title"])
-
-
-@pytest.fixture
-def published(tmp_path):
-    paths = DataPaths.from_env(tmp_path / "data")
-    version = _publish_dataset(paths, tmp_path)
-    adapter_id = _publish_adapter(paths, tmp_path, version)
-    eval_id = _record_evaluation(paths, adapter_id, version)
-    return paths, version, adapter_id, eval_id
 
 
 def test_every_section_is_present_and_missing_items_are_explicit_gaps(published):
@@ -99,8 +95,8 @@ def test_every_section_is_present_and_missing_items_are_explicit_gaps(published)
 
 def test_an_adapter_without_evaluation_says_so(tmp_path):
     paths = DataPaths.from_env(tmp_path / "data")
-    version = _publish_dataset(paths, tmp_path)
-    adapter_id = _publish_adapter(paths, tmp_path, version)
+    version = publish_test_dataset(paths, tmp_path)
+    adapter_id = publish_test_adapter(paths, tmp_path, version)
     dossier = build_dossier(paths.registry, adapter_id[:8])  # the registry file and a prefix work too
     _no_silence(dossier)
     rows = _rows(dossier, "evaluation")
@@ -112,11 +108,11 @@ def test_an_adapter_without_evaluation_says_so(tmp_path):
 
 
 def _two_adapters_promoted_and_erased(paths: DataPaths, tmp_path: Path) -> tuple[str, str, str]:
-    version = _publish_dataset(paths, tmp_path)
-    first = _publish_adapter(paths, tmp_path, version, weights=b"weights-1")
-    _record_evaluation(paths, first, version)
-    second = _publish_adapter(paths, tmp_path, version, weights=b"weights-2")
-    _record_evaluation(paths, second, version)
+    version = publish_test_dataset(paths, tmp_path)
+    first = publish_test_adapter(paths, tmp_path, version, weights=b"weights-1")
+    record_test_evaluation(paths, first, version)
+    second = publish_test_adapter(paths, tmp_path, version, weights=b"weights-2")
+    record_test_evaluation(paths, second, version)
     with duckdb.connect(str(paths.registry)) as con:
         append_event(con, "promotion", first, {
             "adapter_id": first, "stage": "production", "previous_adapter_id": None, "reason": "first release",
@@ -189,7 +185,7 @@ def test_promotion_erasure_and_drift_events_fill_operations(tmp_path):
 def _rich_dataset(paths: DataPaths, tmp_path: Path) -> str:
     """A version with a scrub policy, gate results and quarantined records at two stages."""
     validated = tmp_path / "validated.parquet"
-    n = len(_validated(validated))
+    n = len(write_validated(validated))
     quarantine = tmp_path / "quarantine.parquet"
     rows = [{"record_id": "q1", "stage": "ingest", "reason": "invalid_json", "detail": "line 9", "source_file":
              "tickets.jsonl", "source_sha256": "ab" * 32, "source_line": 9, "source_format": "jsonl",
@@ -224,7 +220,7 @@ def _rich_dataset(paths: DataPaths, tmp_path: Path) -> str:
 def test_recorded_data_and_deidentification_items_are_shown(tmp_path):
     paths = DataPaths.from_env(tmp_path / "data")
     version = _rich_dataset(paths, tmp_path)
-    adapter_id = _publish_adapter(paths, tmp_path, version)
+    adapter_id = publish_test_adapter(paths, tmp_path, version)
     dossier = build_dossier(paths, adapter_id)
     _no_silence(dossier)
     flow = {r[0]: r[1:] for r in _table(dossier, "data", "Record counts")["rows"]}

@@ -20,7 +20,7 @@ from fine_tune_assets.lib.data.records import RECORD_SCHEMA
 from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.erasures import denylist
 from fine_tune_assets.lib.registry.ledger import read_events
-from fine_tune_assets_tests.test_ledger import _publish_adapter, _record_evaluation
+from fine_tune_assets_tests.factories import publish_test_adapter, record_test_evaluation
 
 SOURCES = {"tickets.jsonl": "ab" * 32, "chats.jsonl": "cd" * 32}
 
@@ -57,8 +57,8 @@ def world(tmp_path):
     paths = DataPaths.from_env(tmp_path / "data")
     rows = _rows()
     version = _publish(paths, tmp_path, rows)
-    adapter_id = _publish_adapter(paths, tmp_path, version)
-    _record_evaluation(paths, adapter_id, version)
+    adapter_id = publish_test_adapter(paths, tmp_path, version)
+    record_test_evaluation(paths, adapter_id, version)
     return paths, rows, version, adapter_id
 
 

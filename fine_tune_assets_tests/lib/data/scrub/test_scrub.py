@@ -24,6 +24,7 @@ from fine_tune_assets.lib.data.scrub import (
     scrub_conversations,
 )
 from fine_tune_assets.lib.data.scrub.policy import DEFAULT_POLICY
+from fine_tune_assets_tests.factories import REPO
 
 KEY_ENV = "FINE_TUNE_PSEUDONYM_KEY"
 
@@ -64,7 +65,7 @@ def _conversation():
     ]
 
 
-COMPANY_POLICY = Path(__file__).resolve().parents[1] / "data" / "config" / "scrub_policy.yaml"
+COMPANY_POLICY = REPO / "data" / "config" / "scrub_policy.yaml"
 
 
 @pytest.fixture(scope="module")
