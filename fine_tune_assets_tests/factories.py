@@ -108,6 +108,17 @@ def record_test_evaluation(paths: DataPaths, adapter_id: str, version: str) -> s
     return record_evaluation(paths.registry, report, paths.adapters / adapter_id / "eval" / "eval_report.json")
 
 
+def publish_evaluated_adapters(paths: DataPaths, tmp_path: Path, n: int) -> tuple[str, list[str]]:
+    """One dataset version and ``n`` adapters trained on it (oldest first), each with a passing evaluation."""
+    version = publish_test_dataset(paths, tmp_path)
+    ids = []
+    for i in range(n):
+        adapter_id = publish_test_adapter(paths, tmp_path, version, weights=f"weights-{i}".encode())
+        record_test_evaluation(paths, adapter_id, version)
+        ids.append(adapter_id)
+    return version, ids
+
+
 # ------------------------------------------------------------------------------------------------ triage examples
 # A small support-ticket triage task (JSON answers) the tiny model learns in seconds.
 

@@ -15,7 +15,12 @@ from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.evaluation.store import record_evaluation
 from fine_tune_assets.lib.registry.ledger import read_events
 from fine_tune_assets.lib.registry.stages import current_stages, stage_history, stage_stacks
-from fine_tune_assets_tests.factories import publish_test_adapter, publish_test_dataset, record_test_evaluation
+from fine_tune_assets_tests.factories import (
+    publish_evaluated_adapters,
+    publish_test_adapter,
+    publish_test_dataset,
+    record_test_evaluation,
+)
 
 
 def _record_failed_evaluation(paths: DataPaths, adapter_id: str, version: str) -> str:
@@ -32,13 +37,7 @@ def _record_failed_evaluation(paths: DataPaths, adapter_id: str, version: str) -
 def three(tmp_path):
     """A data dir with one dataset version and three evaluated (gate passed) adapters a, b, c."""
     paths = DataPaths.from_env(tmp_path / "data")
-    version = publish_test_dataset(paths, tmp_path)
-    ids = []
-    for i in range(3):
-        adapter_id = publish_test_adapter(paths, tmp_path, version, weights=f"weights-{i}".encode())
-        record_test_evaluation(paths, adapter_id, version)
-        ids.append(adapter_id)
-    return paths, version, ids
+    return paths, *publish_evaluated_adapters(paths, tmp_path, 3)
 
 
 def cli(paths: DataPaths, *args: str) -> subprocess.CompletedProcess:

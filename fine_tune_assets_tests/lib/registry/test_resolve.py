@@ -6,19 +6,13 @@ from fine_tune_assets.lib.audit.promotion import promote
 from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.resolve import MIN_PREFIX, NotFound, resolve_adapter, resolve_dataset_version
-from fine_tune_assets_tests.factories import publish_test_adapter, publish_test_dataset, record_test_evaluation
+from fine_tune_assets_tests.factories import publish_evaluated_adapters
 
 
 @pytest.fixture
 def two_adapters(tmp_path):
     paths = DataPaths.from_env(tmp_path / "data")
-    version = publish_test_dataset(paths, tmp_path)
-    ids = []
-    for i in range(2):
-        adapter_id = publish_test_adapter(paths, tmp_path, version, weights=f"weights-{i}".encode())
-        record_test_evaluation(paths, adapter_id, version)
-        ids.append(adapter_id)
-    return paths, version, ids
+    return paths, *publish_evaluated_adapters(paths, tmp_path, 2)
 
 
 def test_ids_prefixes_latest_and_stage_names(two_adapters):
