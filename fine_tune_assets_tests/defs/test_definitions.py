@@ -2,6 +2,8 @@
 
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -12,12 +14,15 @@ from fine_tune_assets.defs.resources import PipelineResource
 from fine_tune_assets_tests.factories import REPO
 
 
-def test_definitions_validate_with_the_dagster_cli(tmp_path):
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    done = subprocess.run([str(REPO / ".venv" / "bin" / "dagster"), "definitions", "validate", "-m",
-                           "fine_tune_assets.definitions"], capture_output=True, text=True, cwd=REPO, timeout=180,
-                          env=env)
+def test_definitions_validate_with_the_dg_cli(tmp_path):
+    """`dg check defs` loads the project as the UI and `dg launch` do, and says nothing is deprecated."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "VIRTUAL_ENV": str(bin_dir.parent)}
+    done = subprocess.run([str(bin_dir / "dg"), "check", "defs"], capture_output=True, text=True, cwd=REPO,
+                          timeout=180, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "All definitions loaded successfully" in done.stdout + done.stderr
+    assert "Warning" not in done.stdout + done.stderr, (done.stdout + done.stderr)[-2000:]
 
 
 def test_data_job_covers_the_data_assets_and_checks():
