@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..common.hashing import canonical_json, sha256_file, sha256_json
-from ..common.render import number
+from ..common.render import render_template
 from ..common.versions import installed_version
 from ..registry.connection import connect
 from ..registry.ledger import EventKind, append_event, transaction
@@ -69,14 +69,8 @@ def model_card(adapter_id: str, lineage: dict) -> str:
     }
     import yaml
 
-    return (f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n# LoRA adapter {adapter_id[:12]}\n\n"
-            f"Trained by fine_tune_assets on dataset version `{lineage['dataset_version']}` from base model "
-            f"`{base['name']}` ({base['source']}).\n\n"
-            f"- training config hash: `{lineage['training_config_hash']}`\n"
-            f"- eval loss: {number(metrics.get('eval_loss'), 4)} "
-            f"(before training: {number(metrics.get('eval_loss_before'), 4)})\n"
-            f"- steps: {metrics.get('steps')}, trained tokens/s: {number(metrics.get('trained_tokens_per_s'), 1)}\n"
-            f"- full lineage: `lineage.json`\n")
+    return render_template("training/templates/model_card.md.jinja", adapter_id=adapter_id, lineage=lineage,
+                           base=base, metrics=metrics, front_matter=yaml.safe_dump(front, sort_keys=False))
 
 
 def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path, dataset_version: str,
