@@ -1,6 +1,8 @@
 """The code location loads, validates, and the raw-files sensor behaves."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,36 @@ def test_definitions_validate_with_the_dg_cli(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "All definitions loaded successfully" in done.stdout + done.stderr
     assert "Warning" not in done.stdout + done.stderr, (done.stdout + done.stderr)[-2000:]
+
+
+@pytest.mark.slow
+def test_definitions_load_from_an_installed_wheel(tmp_path):
+    """Someone who pip-installs the package has no checkout and no pyproject.toml: the packaged dg.toml
+    lets load_from_defs_folder find the project, and the graph is the same one."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "fine_tune_assets", source / "fine_tune_assets",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path / "wheel"),
+                    str(source)], check=True, capture_output=True, timeout=300)
+    [wheel] = (tmp_path / "wheel").glob("fine_tune_assets-*.whl")
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
+                    str(wheel)], check=True, capture_output=True, timeout=300)
+    code = ("import json, fine_tune_assets; from fine_tune_assets.definitions import defs; "
+            "repo = defs().get_repository_def(); "
+            "print(json.dumps([fine_tune_assets.__file__, sorted(k.to_user_string() "
+            "for k in repo.asset_graph.get_all_asset_keys()), sorted(j.name for j in repo.get_all_jobs())]))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(site)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    module_file, assets, jobs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert Path(module_file).is_relative_to(site)
+    repo = load_definitions().get_repository_def()
+    assert assets == sorted(k.to_user_string() for k in repo.asset_graph.get_all_asset_keys())
+    assert {"data_job", "pipeline_job"} <= set(jobs)
 
 
 def test_data_job_covers_the_data_assets_and_checks():
