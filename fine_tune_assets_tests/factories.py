@@ -98,13 +98,15 @@ def publish_test_adapter(paths: DataPaths, tmp_path: Path, version: str, weights
     return adapter_id
 
 
-def record_test_evaluation(paths: DataPaths, adapter_id: str, version: str) -> str:
+def record_test_evaluation(paths: DataPaths, adapter_id: str, version: str, passed: bool = True) -> str:
+    """A passing evaluation (0.25 -> 0.75), or a failing one (0.5 -> 0.25) under another spec, so another id."""
+    base, tuned = (0.25, 0.75) if passed else (0.5, 0.25)
     report = {"adapter_id": adapter_id, "dataset_version": version,
-              "eval_set": {"sha256": "e" * 64}, "config": {"spec_hash": "f" * 64},
-              "metrics": {"base": {"format_compliance": 0.25}, "fine_tuned": {"format_compliance": 0.75}},
+              "eval_set": {"sha256": "e" * 64}, "config": {"spec_hash": ("f" if passed else "0") * 64},
+              "metrics": {"base": {"format_compliance": base}, "fine_tuned": {"format_compliance": tuned}},
               "regression": {"passed": True},
-              "gate": {"primary_metric": "format_compliance", "base": 0.25, "fine_tuned": 0.75, "passed": True,
-                       "reasons": []}}
+              "gate": {"primary_metric": "format_compliance", "base": base, "fine_tuned": tuned, "passed": passed,
+                       "reasons": [] if passed else [f"format_compliance {tuned} does not beat base {base}"]}}
     return record_evaluation(paths.registry, report, paths.adapters / adapter_id / "eval" / "eval_report.json")
 
 

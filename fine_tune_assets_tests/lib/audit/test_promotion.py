@@ -12,7 +12,6 @@ from fine_tune_assets.lib.audit import promotion as promotion_lib
 from fine_tune_assets.lib.audit.promotion import PromotionError, promote, rollback
 from fine_tune_assets.lib.audit.verify import verify_all
 from fine_tune_assets.lib.common.paths import DataPaths
-from fine_tune_assets.lib.evaluation.store import record_evaluation
 from fine_tune_assets.lib.registry.ledger import read_events
 from fine_tune_assets.lib.registry.stages import current_stages, stage_history, stage_stacks
 from fine_tune_assets_tests.factories import (
@@ -21,16 +20,6 @@ from fine_tune_assets_tests.factories import (
     publish_test_dataset,
     record_test_evaluation,
 )
-
-
-def _record_failed_evaluation(paths: DataPaths, adapter_id: str, version: str) -> str:
-    report = {"adapter_id": adapter_id, "dataset_version": version,
-              "eval_set": {"sha256": "e" * 64}, "config": {"spec_hash": "0" * 64},
-              "metrics": {"base": {"format_compliance": 0.5}, "fine_tuned": {"format_compliance": 0.25}},
-              "regression": {"passed": True},
-              "gate": {"primary_metric": "format_compliance", "base": 0.5, "fine_tuned": 0.25, "passed": False,
-                       "reasons": ["format_compliance 0.25 does not beat base 0.5"]}}
-    return record_evaluation(paths.registry, report, paths.adapters / adapter_id / "eval" / "eval_report.json")
 
 
 @pytest.fixture
@@ -136,7 +125,7 @@ def test_list_show_and_stages_show_the_current_stages(three):
 def test_failed_or_missing_gate_needs_force_and_is_recorded(three):
     paths, version, (a, _b, c) = three
     unevaluated = publish_test_adapter(paths, paths.root.parent, version, weights=b"never evaluated")
-    _record_failed_evaluation(paths, a, version)  # newer than its passing one: the latest counts
+    record_test_evaluation(paths, a, version, passed=False)  # newer than its passing one: the latest counts
     before = len(_events(paths, kinds=("promotion",)))
     _refused(cli(paths, "adapters", "promote", a, "--stage", "production", "--reason", "x"),
              "failed the promotion gate (format_compliance 0.25 does not beat base 0.5); use --force")
