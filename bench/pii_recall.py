@@ -1,14 +1,29 @@
-"""PII recall / precision of the scrubber on Presidio's labelled synthetic benchmark.
+"""PII recall / precision of the scrubber, next to stock Presidio, on two labelled sets.
 
-    .venv/bin/python bench/pii_recall.py [--policy PATH] [--data PATH] [--no-baseline]
+    .venv/bin/python bench/pii_recall.py [--set presidio|enterprise|both] [--limit N | --smoke]
+        [--policy PATH] [--data PATH] [--enterprise-n 300] [--seed 10] [--no-baseline]
 
-Dataset: presidio-research ``presidio_synth_dataset_v2.json`` (1,500 sentences, spans with
+``presidio``: presidio-research ``presidio_synth_dataset_v2.json`` (1,500 sentences, spans with
 ``entity_type`` / ``start_position`` / ``end_position``). A gold span counts as found when a
 finding of the mapped type overlaps it ("covered" when a finding of any type does: the text is
 gone either way). Precision: share of findings that overlap a gold span of their type (typed)
 or of any type (PII vs not-PII). Over-scrubbing: findings that overlap no gold span, and the
 ordinary English words inside them (WordNet index shipped with the spaCy model, plus stop words).
-Prints a table and writes ``bench/results/pii_recall.json``.
+First analysis pass only (``Scrubber.analyze_many``), as before.
+
+``enterprise``: support chats made by ``bench/enterprise_chats.py`` (seeded; names typed by hand, not
+from the scrubber's gazetteer). The project is measured on what ``Scrubber.scrub_many`` outputs for
+whole conversations (cross-message propagation and fixed-point passes included): the placeholders
+in the output are aligned back to the original text. Adds recall of PERSON by form, case and
+"in gazetteer", "whole" (every character of the value removed, so no part of it leaks), people
+caught in one message and leaked in another, and must-keep words planted on purpose.
+
+Both sets: "words kept" is the share of words (letter runs) outside every gold span that no finding
+touches. Stock Presidio: ``AnalyzerEngine`` with its default recognizers, the same offline spaCy
+model, threshold 0.5, one message at a time; its findings are limited to the policy's entity types
+it supports (its other types, e.g. DATE_TIME or LOCATION, only count for "covered").
+Prints tables and writes ``bench/results/pii_recall.json`` (the Presidio set's fields at the top
+level as before, the enterprise set under ``enterprise``).
 """
 
 from __future__ import annotations
@@ -20,8 +35,11 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import regex
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # enterprise_chats, next to this file
 
 DEFAULT_DATA = ROOT / "bench" / "data" / "presidio_synth_dataset_v2.json"  # vendored, see its README.md
 
@@ -89,15 +107,20 @@ def evaluate(items, findings_per_item, words):
     return gold_total, found, covered, missed, n_findings, typed_ok, any_ok, false_pos, dict_words
 
 
-def stock_presidio(texts):
-    """Stock Presidio 2.2.366 with en_core_web_sm, default recognizers, threshold 0.5."""
+def stock_analyzer():
+    """Stock Presidio 2.2.366 with en_core_web_sm, default recognizers (offline model, no download)."""
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     from fine_tune_assets.lib.data.scrub.nlp import nlp_configuration
 
     engine = NlpEngineProvider(nlp_configuration=nlp_configuration()).create_engine()
-    analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
+    return AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
+
+
+def stock_presidio(texts, analyzer=None):
+    """Stock findings per text at threshold 0.5 (every entity type stock Presidio knows)."""
+    analyzer = analyzer or stock_analyzer()
     out = []
     for text in texts:
         res = analyzer.analyze(text, language="en", score_threshold=0.5)
@@ -105,36 +128,244 @@ def stock_presidio(texts):
     return out
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(DEFAULT_DATA))
-    ap.add_argument("--policy", default=str(ROOT / "data" / "config" / "scrub_policy.yaml"),
-                    help="scrub policy YAML (default: the sample company's, data/config/scrub_policy.yaml)")
-    ap.add_argument("--no-baseline", action="store_true", help="skip stock Presidio for comparison")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pii_recall.json"))
-    args = ap.parse_args(argv)
+def only(findings_per_text, entities):
+    """Findings limited to the given entity types (stock Presidio configured for the policy's list)."""
+    entities = set(entities)
+    return [[f for f in fs if f[0] in entities] for fs in findings_per_text]
 
-    from fine_tune_assets.lib.data.scrub import Scrubber, describe_policy, load_policy
-    from fine_tune_assets.lib.data.scrub.names import english_words
 
+WORD_RE = regex.compile(r"\p{L}+(?:['’]\p{L}+)*")
+
+
+def words_kept(text, gold_spans, findings) -> tuple[int, int]:
+    """(non-PII words, of them untouched by any finding); gold_spans are (start, end) pairs."""
+    total = kept = 0
+    for m in WORD_RE.finditer(text):
+        if any(overlaps(m.start(), m.end(), gs, ge) for gs, ge in gold_spans):
+            continue
+        total += 1
+        if not any(overlaps(m.start(), m.end(), f[1], f[2]) for f in findings):
+            kept += 1
+    return total, kept
+
+
+def ratio(a, b):
+    return a / b if b else None
+
+
+def fmt(x, width=8):
+    return f"{x:>{width}.3f}" if x is not None else f"{'-':>{width}}"
+
+
+# ------------------------------------------------------------------------------------------------ enterprise set
+
+
+def aligned_findings(original: str, scrubbed: str) -> list[tuple[str, int, int, float]] | None:
+    """The spans of ``original`` that placeholders replaced in ``scrubbed``, typed by the placeholder.
+
+    The scrubbed text is the original with some spans swapped for ``<TYPE_N>`` (or pseudonyms); the
+    literal text around the placeholders is matched back in order. None when it does not line up.
+    """
+    from fine_tune_assets.lib.data.scrub.operators import PLACEHOLDER_RE
+
+    if original == scrubbed:
+        return []
+    pattern, types, pos = [], [], 0
+    for m in PLACEHOLDER_RE.finditer(scrubbed):
+        pattern.append(regex.escape(scrubbed[pos:m.start()]))
+        pattern.append("(.+?)")
+        types.append(m.group(1))
+        pos = m.end()
+    pattern.append(regex.escape(scrubbed[pos:]))
+    match = regex.fullmatch("".join(pattern), original, flags=regex.DOTALL)
+    if match is None:
+        return None
+    return [(etype, match.start(i + 1), match.end(i + 1), 1.0) for i, etype in enumerate(types)]
+
+
+def project_enterprise(scrubber, convs):
+    """Findings per message of what the project outputs for whole conversations (scrub_many)."""
+    results = scrubber.scrub_many([[{"role": m["role"], "content": m["content"]} for m in c["messages"]]
+                                   for c in convs])
+    out, failures = [], 0
+    for conv, result in zip(convs, results):
+        for m, new in zip(conv["messages"], result.messages):
+            found = aligned_findings(m["content"], new["content"])
+            if found is None:  # pragma: no cover - the output is the input with spans swapped
+                failures += 1
+                found = [("UNALIGNED", 0, len(m["content"]), 1.0)]
+            out.append(found)
+    return out, failures
+
+
+def _bucket():
+    return {"gold": 0, "found": 0, "whole": 0}
+
+
+def _rates(buckets):
+    return {k: {**v, "recall": ratio(v["found"], v["gold"]), "whole_recall": ratio(v["whole"], v["gold"])}
+            for k, v in sorted(buckets.items())}
+
+
+def evaluate_enterprise(convs, findings_per_message, words, all_findings_per_message=None) -> dict:
+    """Recall by type / form / case / gazetteer, precision, words kept, for one scrubber's findings.
+
+    ``findings_per_message`` follows the messages of ``convs`` in order. ``all_findings_per_message``
+    (stock Presidio's unfiltered findings) only feeds "covered".
+    """
+    all_findings_per_message = all_findings_per_message or findings_per_message
+    by_type, by_form, by_case, by_gaz, by_form_case, by_struct_form = (defaultdict(_bucket) for _ in range(6))
+    covered = Counter()
+    missed = defaultdict(list)
+    n_find, typed_ok, any_ok = Counter(), Counter(), Counter()
+    false_pos, dict_words = [], Counter()
+    words_total = words_ok = 0
+    keep_total, keep_ok = Counter(), Counter()
+    keep_lost = []
+    person_mentions = defaultdict(list)  # (conversation, person) -> [found?]
+    k = 0
+    for conv in convs:
+        for m in conv["messages"]:
+            findings, all_f = findings_per_message[k], all_findings_per_message[k]
+            k += 1
+            text, spans = m["content"], m["spans"]
+            for sp in spans:
+                et, gs, ge = sp["entity_type"], sp["start"], sp["end"]
+                hit = any(f[0] == et and overlaps(gs, ge, f[1], f[2]) for f in findings)
+                chars = [i for i in range(gs, ge) if not text[i].isspace()]
+                whole = all(any(f[1] <= i < f[2] for f in findings) for i in chars)
+                if any(overlaps(gs, ge, f[1], f[2]) for f in all_f):
+                    covered[et] += 1
+                buckets = [by_type[et]]
+                if et == "PERSON":
+                    buckets += [by_form[sp["form"]], by_case[sp["case"]], by_gaz[sp["in_gazetteer"]],
+                                by_form_case[f"{sp['form']}/{sp['case']}"]]
+                    person_mentions[(conv["id"], sp["person"])].append(hit)
+                else:
+                    buckets.append(by_struct_form[f"{et}/{sp['form']}"])
+                for b in buckets:
+                    b["gold"] += 1
+                    b["found"] += hit
+                    b["whole"] += whole
+                if not hit or not whole:
+                    missed[et].append({"value": sp["value"], "form": sp["form"], "case": sp.get("case"),
+                                       "partial": hit and not whole, "conversation": conv["id"],
+                                       "text": text[max(0, gs - 60):ge + 40]})
+            for etype, fs, fe, score in findings:
+                n_find[etype] += 1
+                hit_any = [sp for sp in spans if overlaps(fs, fe, sp["start"], sp["end"])]
+                any_ok[etype] += bool(hit_any)
+                typed_ok[etype] += any(sp["entity_type"] == etype for sp in hit_any)
+                if not hit_any:
+                    value = text[fs:fe]
+                    common = [t for t in WORD_RE.findall(value) if t.lower() in words]
+                    dict_words.update(t.lower() for t in common)
+                    false_pos.append({"type": etype, "value": value, "score": round(score, 3),
+                                      "dictionary_words": common, "conversation": conv["id"],
+                                      "text": text[max(0, fs - 60):fe + 40]})
+            total, ok = words_kept(text, [(sp["start"], sp["end"]) for sp in spans], findings)
+            words_total += total
+            words_ok += ok
+            for kp in m["keep"]:
+                keep_total[kp["form"]] += 1
+                if any(overlaps(kp["start"], kp["end"], f[1], f[2]) for f in findings):
+                    keep_lost.append({"value": kp["value"], "form": kp["form"], "conversation": conv["id"]})
+                else:
+                    keep_ok[kp["form"]] += 1
+    split_people = sum(1 for hits in person_mentions.values() if any(hits) and not all(hits))
+    total_f = sum(n_find.values())
+    types = _rates(by_type)
+    for et, row in types.items():
+        row["covered"] = ratio(covered[et], row["gold"])
+    structured = [t for t in types if t != "PERSON"]
+    s_gold = sum(types[t]["gold"] for t in structured)
+    return {
+        "n_conversations": len(convs),
+        "n_messages": k,
+        "recall_by_type": types,
+        "structured": {"gold": s_gold, "found": sum(types[t]["found"] for t in structured),
+                       "recall": ratio(sum(types[t]["found"] for t in structured), s_gold),
+                       "whole_recall": ratio(sum(types[t]["whole"] for t in structured), s_gold)},
+        "person_by_form": _rates(by_form),
+        "person_by_case": _rates(by_case),
+        "person_by_gazetteer": _rates(by_gaz),
+        "person_by_form_and_case": _rates(by_form_case),
+        "structured_by_form": _rates(by_struct_form),
+        "people_caught_in_one_message_leaked_in_another": {"people": len(person_mentions),
+                                                           "split": split_people},
+        "precision": {e: {"findings": n_find[e], "typed_precision": typed_ok[e] / n_find[e],
+                          "pii_precision": any_ok[e] / n_find[e]} for e in sorted(n_find)},
+        "precision_all": {"findings": total_f, "typed_precision": ratio(sum(typed_ok.values()), total_f),
+                          "pii_precision": ratio(sum(any_ok.values()), total_f)},
+        "words_kept": {"words": words_total, "kept": words_ok, "share": ratio(words_ok, words_total)},
+        "planted_keep_words": {f: {"n": keep_total[f], "kept": keep_ok[f], "share": ratio(keep_ok[f], keep_total[f])}
+                               for f in sorted(keep_total)},
+        "planted_keep_lost": keep_lost[:100],
+        "over_scrubbing": {"findings_without_gold": len(false_pos), "dictionary_words": sum(dict_words.values()),
+                           "top_dictionary_words": dict_words.most_common(30), "examples": false_pos[:100]},
+        "missed": {et: v[:80] for et, v in missed.items()},
+        "missed_counts": {et: len(v) for et, v in missed.items()},
+    }
+
+
+def print_enterprise(ours: dict, stock: dict | None) -> None:
+    def line(label, o, s, extra=""):
+        print(f"{label:<34}{o['gold']:>6}{fmt(o['recall'])}{fmt(o['whole_recall'])}"
+              f"{fmt(s['recall'] if s else None)}{fmt(s['whole_recall'] if s else None)}{extra}")
+
+    head = f"{'':<34}{'gold':>6}{'recall':>8}{'whole':>8}{'stock':>8}{'st.whole':>8}"
+    print(f"\nenterprise chats: {ours['n_conversations']} conversations, {ours['n_messages']} messages "
+          "(recall: a finding of the type overlaps; whole: every character removed)")
+    print(head)
+    for et, row in ours["recall_by_type"].items():
+        line(et, row, stock["recall_by_type"].get(et) if stock else None)
+    line("structured (all but PERSON)", ours["structured"], stock["structured"] if stock else None)
+    for title, key in (("PERSON by form", "person_by_form"), ("PERSON by case", "person_by_case"),
+                       ("PERSON by in gazetteer (parts)", "person_by_gazetteer")):
+        print(f"\n{title}\n{head}")
+        for name, row in ours[key].items():
+            line(f"  {name}", row, stock[key].get(name) if stock else None)
+    sp = ours["people_caught_in_one_message_leaked_in_another"]
+    ssp = stock["people_caught_in_one_message_leaked_in_another"] if stock else None
+    print(f"\npeople caught in one message and leaked in another: {sp['split']} of {sp['people']}"
+          + (f" (stock {ssp['split']})" if ssp else ""))
+    for label, r in (("ours", ours), ("stock", stock)):
+        if not r:
+            continue
+        p, w = r["precision_all"], r["words_kept"]
+        planted = ", ".join(f"{f} {v['kept']}/{v['n']}" for f, v in r["planted_keep_words"].items())
+        print(f"{label:<6} precision typed {fmt(p['typed_precision'], 0)} PII {fmt(p['pii_precision'], 0)} "
+              f"over {p['findings']} findings; {r['over_scrubbing']['findings_without_gold']} without gold; "
+              f"words kept {fmt(w['share'], 0)} ({w['kept']}/{w['words']}); planted words kept: {planted}")
+        person = r["precision"].get("PERSON")
+        if person:
+            print(f"       PERSON precision typed {person['typed_precision']:.3f} PII {person['pii_precision']:.3f} "
+                  f"over {person['findings']} findings")
+    for et, misses in ours["missed"].items():
+        if et != "PERSON":
+            print(f"MISSED {et}: {[(x['value'], x['form']) for x in misses]}")
+
+
+def run_presidio(args, scrubber, policy, words, analyzer) -> dict:
+    """The Presidio synthetic set: the table, precision and over-scrubbing as before, plus words kept."""
     items = json.loads(Path(args.data).read_text(encoding="utf-8"))
+    if args.limit:
+        items = items[:args.limit]
     texts = [x["full_text"] for x in items]
-    policy = load_policy(args.policy)
-    t0 = time.perf_counter()
-    scrubber = Scrubber(policy)
     t1 = time.perf_counter()
     findings = scrubber.analyze_many(texts)
     t2 = time.perf_counter()
-    words = english_words()
     (gold, found, covered, missed, n_find, typed_ok, any_ok, false_pos, dict_words) = evaluate(items, findings, words)
 
-    baseline_found = None
-    if not args.no_baseline:
-        base = stock_presidio(texts)
+    baseline_found = base = None
+    if analyzer is not None:
+        base = stock_presidio(texts, analyzer)
         _, baseline_found, *_ = evaluate(items, base, words)
+    t3 = time.perf_counter()
 
     rows = []
-    print(f"\n{'dataset type':<18}{'ours':<16}{'gold':>6}{'found':>7}{'recall':>8}{'covered':>9}"
+    print(f"\nPresidio synthetic set: {len(texts)} sentences")
+    print(f"{'dataset type':<18}{'ours':<16}{'gold':>6}{'found':>7}{'recall':>8}{'covered':>9}"
           f"{'stock':>8}  missed")
     for gtype in sorted(gold, key=lambda t: (TYPE_MAP.get(t) is None, -gold[t])):
         ours = TYPE_MAP.get(gtype)
@@ -167,18 +398,41 @@ def main(argv=None) -> int:
     for etype in ZERO_MISS:
         if missed.get(etype):
             print(f"MISSED {etype}: {[m['value'] for m in missed[etype]]}")
-    print(f"\nengine build {t1 - t0:.1f}s, analysis of {len(texts)} texts {t2 - t1:.1f}s "
-          f"({len(texts) / (t2 - t1):.0f} texts/s), policy {policy.hash[:12]}")
 
-    result = {
+    def kept_share(per_text):
+        total_w = kept_w = 0
+        for item, fs in zip(items, per_text):
+            gold_spans = [(sp["start_position"], sp["end_position"]) for sp in item["spans"]]
+            a, b = words_kept(item["full_text"], gold_spans, fs)
+            total_w, kept_w = total_w + a, kept_w + b
+        return {"words": total_w, "kept": kept_w, "share": ratio(kept_w, total_w)}
+
+    kept = {"ours": kept_share(findings)}
+    stock_precision = None
+    if base is not None:
+        stock_only = only(base, policy.entities)
+        kept["stock"] = kept_share(stock_only)
+        (_, _, _, _, s_find, s_typed, s_any, s_fp, _) = evaluate(items, stock_only, words)
+        s_total = sum(s_find.values())
+        stock_precision = {"findings": s_total, "typed_precision": ratio(sum(s_typed.values()), s_total),
+                           "pii_precision": ratio(sum(s_any.values()), s_total), "findings_without_gold": len(s_fp)}
+        print(f"stock Presidio (policy types it supports): {s_total} findings, typed P "
+              f"{fmt(stock_precision['typed_precision'], 0)}, PII P {fmt(stock_precision['pii_precision'], 0)}, "
+              f"{len(s_fp)} without gold")
+    print("words kept (outside gold spans): " + ", ".join(
+        f"{k} {fmt(v['share'], 0)} ({v['kept']}/{v['words']})" for k, v in kept.items()))
+    print(f"analysis of {len(texts)} texts {t2 - t1:.1f}s ({len(texts) / max(t2 - t1, 1e-9):.0f} texts/s)"
+          + (f", stock {t3 - t2:.1f}s" if analyzer is not None else ""))
+
+    return {
         "dataset": str(args.data),
         "n_texts": len(texts),
-        "policy_hash": policy.hash,
-        "policy": describe_policy(policy),
         "type_map": TYPE_MAP,
         "recall": rows,
         "precision": precision,
         "precision_all": {"findings": total, "typed_precision": typed_all, "pii_precision": any_all},
+        "stock_presidio_precision": stock_precision,
+        "words_kept": kept,
         "over_scrubbing": {
             "findings_without_gold": len(false_pos),
             "by_type": dict(fp_by_type),
@@ -188,8 +442,70 @@ def main(argv=None) -> int:
             "examples": false_pos[:200],
         },
         "missed": {k: v[:60] for k, v in missed.items()},
-        "seconds": {"build": t1 - t0, "analyze": t2 - t1},
+        "seconds": {"analyze": t2 - t1, "stock": t3 - t2 if analyzer is not None else None},
     }
+
+
+def run_enterprise(args, scrubber, policy, words, analyzer) -> dict:
+    """The generated enterprise chats: the project's scrub_many output and stock Presidio per message."""
+    from enterprise_chats import generate, name_overlap
+
+    n = min(args.enterprise_n, args.limit) if args.limit else args.enterprise_n
+    convs = generate(n, args.seed)
+    texts = [m["content"] for c in convs for m in c["messages"]]
+    t0 = time.perf_counter()
+    ours_findings, failures = project_enterprise(scrubber, convs)
+    t1 = time.perf_counter()
+    ours = evaluate_enterprise(convs, ours_findings, words)
+    ours["alignment_failures"] = failures
+    stock = None
+    if analyzer is not None:
+        base = stock_presidio(texts, analyzer)
+        stock = evaluate_enterprise(convs, only(base, policy.entities), words, all_findings_per_message=base)
+    t2 = time.perf_counter()
+    print_enterprise(ours, stock)
+    print(f"scrub_many of {len(texts)} messages {t1 - t0:.1f}s ({len(texts) / max(t1 - t0, 1e-9):.0f} msg/s)"
+          + (f", stock {t2 - t1:.1f}s" if analyzer is not None else ""))
+    overlap = name_overlap()
+    return {"generator": {"n": n, "seed": args.seed, "name_lists": {k: v for k, v in overlap.items()
+                                                                   if not isinstance(v, list)}},
+            "ours": ours, "stock_presidio": stock, "seconds": {"ours": t1 - t0, "stock": t2 - t1}}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--set", choices=["presidio", "enterprise", "both"], default="both", dest="which")
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--policy", default=str(ROOT / "data" / "config" / "scrub_policy.yaml"),
+                    help="scrub policy YAML (default: the sample company's, data/config/scrub_policy.yaml)")
+    ap.add_argument("--enterprise-n", type=int, default=300, help="generated conversations (default 300)")
+    ap.add_argument("--seed", type=int, default=10, help="seed of the enterprise generator")
+    ap.add_argument("--limit", type=int, default=0, help="first N sentences / conversations of each set")
+    ap.add_argument("--smoke", action="store_true", help="CI form: --limit 8")
+    ap.add_argument("--no-baseline", action="store_true", help="skip stock Presidio for comparison")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pii_recall.json"))
+    args = ap.parse_args(argv)
+    if args.smoke and not args.limit:
+        args.limit = 8
+
+    from fine_tune_assets.lib.data.scrub import Scrubber, describe_policy, load_policy
+    from fine_tune_assets.lib.data.scrub.names import english_words
+
+    policy = load_policy(args.policy)
+    t0 = time.perf_counter()
+    scrubber = Scrubber(policy)
+    analyzer = None if args.no_baseline else stock_analyzer()
+    t1 = time.perf_counter()
+    words = english_words()
+
+    result: dict = {"policy_hash": policy.hash, "policy": describe_policy(policy), "sets": args.which,
+                    "limit": args.limit or None}
+    if args.which in ("presidio", "both"):
+        result.update(run_presidio(args, scrubber, policy, words, analyzer))
+    if args.which in ("enterprise", "both"):
+        result["enterprise"] = run_enterprise(args, scrubber, policy, words, analyzer)
+    result.setdefault("seconds", {})["build"] = t1 - t0
+    print(f"\nengine build {t1 - t0:.1f}s, policy {policy.hash[:12]}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
