@@ -160,14 +160,37 @@ class MultiRegionPhoneRecognizer(PhoneRecognizer):
         return 0.3
 
 
+# country code, check digits, then groups of four (the last one shorter), compact or spaced
+_IBAN_CANDIDATE = regex.compile(
+    r"(?<![\p{L}\d])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z\d]{4}){2,7}(?:[ -]?[A-Za-z\d]{1,3})?"
+)
+_ALNUM_RUN = regex.compile(r"[A-Za-z\d]+")
+
+
 class CaseInsensitiveIbanRecognizer(IbanRecognizer):
-    """Presidio's IBAN recognizer (checksum-validated), also for IBANs typed in lower case."""
+    """IBANs in any case, validated by Presidio's checksum and per-country format check.
+
+    Presidio's pattern takes a following word as one more group ("ES82...5088 THAN" + "KS" once a
+    text is upper-cased) and only retries without its last two optional groups, so an IBAN followed
+    by "thanks" was lost. Here every end of a space- or dash-separated chunk that ends a word is
+    tried, longest first, and the first that validates is the finding (score 1.0).
+    """
 
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
-        upper = text.upper()
-        if len(upper) != len(text):
-            upper = text
-        return super().analyze(upper, entities, nlp_artifacts, regex_flags)
+        results = []
+        pos = 0
+        while (m := _IBAN_CANDIDATE.search(text, pos)) is not None:
+            start = m.start()
+            ends = [start + c.end() for c in _ALNUM_RUN.finditer(m.group())]
+            ends = [e for e in reversed(ends) if e == len(text) or not text[e].isalnum()]
+            end = next((e for e in ends if self.validate_result(text[start:e].upper())), None)
+            if end is None:
+                pos = start + 1
+                continue
+            results.append(recognizer_result(self, self.supported_entities[0], start, end, 1.0,
+                                             "IBAN checksum and country format"))
+            pos = end
+        return results
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,10 +262,11 @@ class PaymentCardRecognizer(LocalRecognizer):
 # Dates of birth
 # --------------------------------------------------------------------------------------------
 
-_MONTH = (
+_MONTH_NAME = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 )
+_MONTH = rf"{_MONTH_NAME}\.?"
 _DATE = (
     r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
     r"|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})"
@@ -312,12 +336,15 @@ _PREFIX_TYPES = (
     r"Jalan|Jl\.)"
 )
 _UNIT = r"(?i:apt\.?|apartment|suite|ste\.|unit|flat|fl\.|floor|room|rm\.?|no\.?|#)\s*#?\s*\d{1,5}[A-Za-z]?"
+# "Flat 6, " / "Apt 4B " before the house number
+_UNIT_PREFIX = rf"(?:{_UNIT}[ \t]*,?[ \t]+)?"
 _PARTICLE = r"(?:de|da|do|dos|das|del|della|des|du|la|le|les|di|von|der|van|den|of|the|y|e|i)"
 
 _STREET_LINE = regex.compile(
     r"(?:"
-    # 1. number first, English street type last: "14 Crown Street", "3536 1659 Hoog St"
-    rf"(?<![\w.,-]){_NUM}(?:[ ,]+{_NUM})?[ \t]+(?:(?:{_CAP}|{_PARTICLE})[ \t]+){{0,4}}"
+    # 1. number first, English street type last: "14 Crown Street", "3536 1659 Hoog St",
+    #    "Flat 6, 36 Larkspur Street"
+    rf"(?<![\w.,-]){_UNIT_PREFIX}{_NUM}(?:[ ,]+{_NUM})?[ \t]+(?:(?:{_CAP}|{_PARTICLE})[ \t]+){{0,4}}"
     rf"{_CAP}[ \t]+(?i:{_EN_TYPES})\b"
     # 2. continental street word (compound or separate), then number: "Friedhofstrasse 33",
     #    "Harjukuja 54", "Villacher Strasse 89"
@@ -340,20 +367,21 @@ _STREET_LINE = regex.compile(
 )
 # lower-case street line, only for texts written entirely in lower case
 _STREET_LINE_LOWER = regex.compile(
-    rf"(?<![\w.,-]){_NUM}(?:[ ,]+{_NUM})?[ \t]+(?:{_ANYW}[ \t]+){{1,4}}{_EN_TYPES}\b\.?"
+    rf"(?<![\w.,-]){_UNIT_PREFIX}{_NUM}(?:[ ,]+{_NUM})?[ \t]+(?:{_ANYW}[ \t]+){{1,4}}{_EN_TYPES}\b\.?"
     rf"|(?<![\w.,-])(?:{_NUM}[ \t]+)?[\p{{L}}-]{{3,}}?{_CONT_SUFFIX}[ \t]+{_NUM}\b"
     rf"|(?<![\w.,-])(?:{_NUM}[ \t]+)?(?i:{_PREFIX_TYPES})[ \t]+(?:{_ANYW}[ \t]+){{0,4}}?{_NUM}\b"
     rf"|(?<![\w.,-])[\p{{L}}-]+[ \t]+(?:út|utca|tér)[ \t]+{_NUM}\b",
     flags=regex.MULTILINE | regex.IGNORECASE,
 )
 # "number + capitalised words + number": "20789 Allika 46", "0138 Brisas 6802"
+_NOT_A_DATE = rf"(?!(?i:{_MONTH_NAME})\.?,?[ \t]+\d)"
 _NUM_NAME_NUM = regex.compile(
-    rf"(?<![\w.,:-])\d{{1,6}}[ \t]+(?:(?!(?:The|Of|To|And|For|In|On|At|A|An)\b){_CAP}[ \t]+){{1,3}}"
+    rf"(?<![\w.,:-])\d{{1,6}}[ \t]+{_NOT_A_DATE}(?:(?!(?:The|Of|To|And|For|In|On|At|A|An)\b){_CAP}[ \t]+){{1,3}}"
     rf"\d{{1,5}}[A-Za-z]?\b\.?(?![.,]?\d)"
 )
 # "Capitalised words + house number", only next to an address word
 _NAME_NUMBER = regex.compile(
-    rf"(?<![\w.,-])(?:{_NUM}[ \t]+)?\p{{Lu}}[\p{{L}}'’-]+(?:[ \t]+{_CAP}){{0,2}}[ \t]+\d{{1,5}}[A-Za-z]?\b"
+    rf"(?<![\w.,-])(?:{_NUM}[ \t]+)?{_NOT_A_DATE}\p{{Lu}}[\p{{L}}'’-]+(?:[ \t]+{_CAP}){{0,2}}[ \t]+\d{{1,5}}[A-Za-z]?\b"
 )
 _UNIT_ONLY = regex.compile(r"(?<![\w-])(?i:apt\.?|apartment|suite|ste\.)\s*#?\s*\d{1,5}[A-Za-z]?\b")
 _UK_POSTCODE = regex.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR)\s*\d[A-Z]{2}\b")
@@ -362,28 +390,59 @@ _ADDRESS_CONTEXT = regex.compile(
     r"shipped|deliver|delivered|delivery|send|sent|mail|mailing|post|postal|street|moved|move|moving|"
     r"visit|office|home|house|apartment|flat|statement|bill|billing|door|meet|at|corner)\b)"
 )
+# Words that end an address's tail: "..., Leeds LS6 9AD, pay it back to ..." stops before "pay".
+_TAIL_STOP = (
+    r"(?:a|an|the|and|or|but|so|then|to|of|on|in|at|for|from|with|by|as|is|are|was|were|be|been|it|its|"
+    r"i|me|my|we|our|us|you|your|he|she|they|his|her|their|this|that|these|there|here|which|who|when|"
+    r"if|not|also|just|now|can|could|would|will|should|do|does|did|have|has|had|please|pls|thanks|thank|"
+    r"thx|cheers|ok|okay|since|until|before|after|via)"
+)
 # a line that continues an address block: unit, city, "City, ST 12345", "Country 12345", a postcode
+# (not "thanks" or "and the card is ...")
 _TAIL_LINE = regex.compile(
-    rf"^[\s>]*(?:{_UNIT}|(?:[\p{{L}}(][\p{{L}}().'’-]*\s*,?\s*){{1,4}}(?:\s*\d{{3,6}}(?:-\d{{4}})?)?|"
+    rf"^[\s>]*(?!(?i:{_TAIL_STOP})\b)(?:{_UNIT}|(?:[\p{{L}}(][\p{{L}}().'’-]*\s*,?\s*){{1,4}}(?:\s*\d{{3,6}}(?:-\d{{4}})?)?|"
     r"\d{3,6}(?:-\d{4})?|,\s*\p{L}{1,4}|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})[\s,]*$",
     flags=regex.MULTILINE,
 )
-_TAIL_TOKEN = r"(?:[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b|[\p{L}(][\p{L}().'’-]*|\d{3,6}(?:-\d{4})?\b)"
-_SAME_LINE_TAIL = regex.compile(
-    rf"\G(?:,?[ \t]*{_UNIT})?(?:[ \t]*,[ \t]*{_TAIL_TOKEN}(?:[ ]{_TAIL_TOKEN}){{0,4}}){{0,3}}"
+_PLACE_WORD = (
+    r"(?:\p{Lu}{2}\b"  # a state or country code: "IL", "OR", "UK"
+    r"|\p{Lu}\p{Ll}{1,2}\.(?=[ ]\p{Lu})"  # "St. Louis", "Ft. Worth"
+    rf"|(?!(?i:{_TAIL_STOP})\b)[\p{{L}}(][\p{{L}}()'’-]*)"
 )
-_SAME_LINE_WORDS = regex.compile(rf"\G(?:[ \t]+(?:{_UNIT}|\p{{Lu}}[\p{{L}}'’.-]*|\d{{3,6}}))+")
+_POSTCODE = (
+    r"(?:\b(?i:[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2}|[A-Z]{1,2}\d[A-Z\d]?)\b"  # UK, or its outward part
+    r"|\b\p{L}{2}[ ]\d{5}(?:-\d{4})?\b"  # US state and ZIP: "IL 62735", "or 97201"
+    r"|\d{3,6}(?:-\d{4})?\b|\d{2}-\d{3}\b)"  # ZIP / PLZ / "00-950"
+)
+_PLACE = rf"{_PLACE_WORD}(?:[ ](?:(?i:of|on|upon|am|im|de|la|le|sur)[ ])?{_PLACE_WORD}){{0,3}}"
+_CAP_PLACE = rf"(?!(?i:{_TAIL_STOP})\b)\p{{Lu}}[\p{{L}}'’-]*(?:[ ](?!(?i:{_TAIL_STOP})\b)\p{{Lu}}[\p{{L}}'’-]*){{0,3}}"
+# one comma-separated part of the tail: "Leeds LS6 9AD", "IL 62735", "04109 Leipzig", place words that
+# end where the part ends (comma, line or sentence end), or capitalised ones before a function word
+# ("..., Estonia for this card"); so "..., it was charged to" / "..., pay it back" is not taken
+_TAIL_PART = (
+    rf"(?:\d{{3,6}}(?:[ ]{_PLACE_WORD}){{1,3}}|(?:{_PLACE}[ ])?{_POSTCODE}"
+    rf"|{_PLACE}(?=[ \t]*(?:[,;:)?!\n]|$)|\.(?:\s|$))"
+    rf"|{_CAP_PLACE}(?=[ ](?i:{_TAIL_STOP})\b))"
+)
+_SAME_LINE_TAIL = regex.compile(rf"\G(?:,?[ \t]*{_UNIT})?(?:[ \t]*,[ \t]*{_TAIL_PART}){{0,4}}")
+_SAME_LINE_WORDS = regex.compile(
+    rf"\G(?:[ \t]+(?:{_UNIT}|(?!(?i:{_TAIL_STOP})\b)\p{{Lu}}[\p{{L}}'’.-]*|\d{{3,6}}))+"
+)
 _STOP_LINE = regex.compile(r"[@:?!]|\d[\d ().-]{6,}\d|^\s*$")
 
 
 class StreetAddressRecognizer(LocalRecognizer):
     """Street addresses, US/UK and continental European style, with the lines that follow them.
 
-    A street line (number + name + street type, "Harjukuja 54", "Via Roma 131", a PO box, US
-    military mail) scores 0.7. The finding then takes in the tail of the address: unit, city,
-    region, country and postcode on the same line after commas, and on up to four following short
-    lines, stopping at a blank line or a line with a phone number, an e-mail or a question.
-    "Capitalised words + number", a lone "Apt. 5" or a UK postcode need an address word nearby.
+    A street line (number + name + street type, "Flat 6, 36 Larkspur Street", "Harjukuja 54",
+    "Via Roma 131", a PO box, US military mail) scores 0.7. The finding then takes in the tail of
+    the address: unit, city, region, country and postcode on the same line after commas, and on up
+    to four following short lines, stopping at a blank line or a line with a phone number, an
+    e-mail or a question. A tail part is a place (before a postcode, a comma, the line's or the
+    sentence's end) or a postcode, never "it was charged to ...": an address that swallows the
+    next card, IBAN or date of birth would lose the overlap to it, or hide its type.
+    "Capitalised words + number" (not a date: "4 February 1943"), a lone "Apt. 5" or a UK postcode
+    need an address word nearby.
     """
 
     def __init__(self, supported_language: str = "en", name: str | None = None):
