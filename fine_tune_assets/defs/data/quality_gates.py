@@ -11,7 +11,8 @@ from ..resources import PipelineResource, upstream_stage
 DESCRIPTIONS = {
     "expectation_suite": "Great Expectations 1.x suites on the validated records and messages "
                          "(schema, allowed roles, non-empty content, token bounds, unique ids).",
-    "no_residual_pii": "Second scan of the scrubbed output: no high-confidence structured PII may remain.",
+    "no_residual_pii": "Second scan of the scrubbed output: no high-confidence structured PII, and no name "
+                       "after a cue phrase ('my name is ...', 'thanks, ...'), may remain.",
     "quarantine_rate": "Share of input records quarantined at any stage stays under the configured ceiling.",
     "minimum_examples": "At least the minimum number of examples (OpenAI requires 10); warns under 100.",
 }

@@ -35,7 +35,7 @@ class GateResult:
 
 
 def residual_pii_gate(validated_path: Path, policy) -> GateResult:
-    """Second, independent scan of the scrubbed output for high-confidence structured PII."""
+    """Second, independent scan of the scrubbed output: structured PII, and names in cue slots."""
     from .scrub import residual_pii
 
     by_type: Counter = Counter()
@@ -47,7 +47,8 @@ def residual_pii_gate(validated_path: Path, policy) -> GateResult:
     total = sum(by_type.values())
     return GateResult(
         "no_residual_pii", total == 0, True, total, 0,
-        "Second scan of the scrubbed records for structured PII (e-mail, phone, SSN, card, IBAN, IP, ids)",
+        "Second scan of the scrubbed records for structured PII (e-mail, phone, SSN, card, IBAN, IP, ids) and "
+        "for names after cue phrases in any case ('my name is ...', 'thanks, ...')",
         details={"findings_by_type": dict(sorted(by_type.items())), "records_with_findings": records_with_pii})
 
 

@@ -43,6 +43,36 @@ HONORIFICS = frozenset(
     ]
 )
 
+# Last words of company and product names ("Blue Heron Dental", "Harper Sync", "Ledgerline Pro"): a
+# capitalised run ending in one is a business, not a person, unless a cue says otherwise.
+ORG_HEADS = frozenset(
+    [
+        "inc", "ltd", "llc", "plc", "gmbh", "corp", "co", "group", "holdings", "partners", "associates", "labs",
+        "solutions", "systems", "services", "consulting", "consultants", "agency", "studio", "studios", "media",
+        "digital", "tech", "technologies", "software", "networks", "telecom", "mobile", "energy", "power", "utilities",
+        "logistics", "freight", "shipping", "transport", "motors", "auto", "dental", "clinic", "health", "healthcare",
+        "pharmacy", "medical", "veterinary", "vets", "legal", "law", "bakery", "cafe", "café", "kitchen", "foods",
+        "restaurant", "bistro", "bar", "pub", "hotel", "travel", "tours", "bank", "finance", "financial", "capital",
+        "insurance", "investments", "realty", "properties", "estates", "homes", "construction", "builders",
+        "engineering", "manufacturing", "industries", "supplies", "store", "stores", "shop", "market", "mart",
+        "outlet", "academy", "school", "institute", "university", "college", "foundation", "trust", "charity",
+        "council", "hub", "sync", "pro", "plus", "max", "lite", "cloud", "connect", "link", "pay", "payroll",
+        "suite", "app", "online", "portal", "platform", "express", "direct", "one", "go", "home", "smart", "os",
+    ]
+)
+# Nouns a product or plan name modifies ("the Atlas export", "Orion app", "Willow plan")
+PRODUCT_NOUNS = frozenset(
+    [
+        "app", "apps", "export", "exports", "import", "plan", "plans", "tariff", "router", "modem", "meter", "hub",
+        "subscription", "package", "bundle", "device", "model", "software", "tool", "platform", "portal",
+        "dashboard", "report", "reports", "integration", "plugin", "extension", "license", "licence", "edition",
+        "module", "server", "api", "sdk", "update", "upgrade", "firmware", "feature", "add-on", "account", "card",
+        "contract", "service", "product", "range", "line", "series", "console", "camera", "speaker", "thermostat",
+        "charger", "phone", "tablet", "laptop", "watch", "sensor", "system", "kit", "box", "pack", "membership",
+        "scheme", "policy", "loan", "mortgage", "wallet", "checkout", "widget", "extension", "license", "website",
+    ]
+)
+
 # Particles allowed inside a multi-word name ("Ludwig van Beethoven", "Maria da Silva").
 PARTICLES = frozenset([
     "van", "von", "der", "den", "de", "da", "das", "do", "dos", "di", "del", "della", "du", "le", "la", "ten",
@@ -182,7 +212,24 @@ def name_class(word: str) -> str:
         if w in _non_noun_words():
             return "ambiguous"
         return "name_noun" if w in english_words() else "name"
-    return "common" if w in english_words() else "unknown"
+    return "common" if w in english_words() or _inflected_word(w) else "unknown"
+
+
+def _inflected_word(w: str) -> bool:
+    """WordNet's index holds lemmas: "customers", "batteries", "spelled", "stopped" and "logging" are
+    English words too."""
+    if len(w) < 4 or w.endswith("ss"):
+        return False
+    words = english_words()
+    stems: list[str] = []
+    if w.endswith("s"):
+        stems += [w[:-1], w[:-2] if w.endswith("es") else "", w[:-3] + "y" if w.endswith("ies") else ""]
+    for suffix in ("ed", "ing"):
+        if w.endswith(suffix) and len(w) > len(suffix) + 2:
+            stem = w[: -len(suffix)]
+            stems += [stem, stem + "e", stem[:-1] if stem[-1:] == stem[-2:-1] else "",
+                      stem[:-1] + "y" if suffix == "ed" and stem.endswith("i") else ""]
+    return any(s and s in words for s in stems)
 
 
 @functools.lru_cache(maxsize=1)

@@ -28,7 +28,9 @@ from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from .names import (
     HONORIFICS,
     NOT_NAMES,
+    ORG_HEADS,
     PARTICLES,
+    PRODUCT_NOUNS,
     STRONG_CUE_BEFORE,
     has_surname_shape,
     is_place,
@@ -139,6 +141,28 @@ def _runs(doc, text: str) -> list[tuple[int, int, list[int]]]:
     return out
 
 
+def product_context(doc, first: int, last: int) -> str | None:
+    """Why the capitalised run ``doc[first:last+1]`` reads as a product or a company, or None.
+
+    "Blue Heron Dental", "Harper Sync": the run ends with a business word (``ORG_HEADS``).
+    "the Atlas export", "Orion app", "Juniper smart meter": English words naming a product noun
+    (``PRODUCT_NOUNS``) after them. People are named that way rarely; "the Jensen novel" is kept.
+    """
+    words = [t for t in doc[first:last + 1] if t.is_alpha]
+    if not words:
+        return None
+    if len(words) >= 2 and words[-1].lower_ in ORG_HEADS:
+        return "ends with a business word (a product or company)"
+    if not all(name_class(t.text) in ("common", "name_noun", "ambiguous") for t in words):
+        return None
+    k = last + 1
+    if k < len(doc) and doc[k].tag_ == "JJ" and doc[k].text.islower():
+        k += 1
+    if k < len(doc) and doc[k].lower_ in PRODUCT_NOUNS and doc[k].text.islower():
+        return "English word naming a product noun"
+    return None
+
+
 def _person_verb_after(doc, last: int) -> bool:
     """The token after the run (or after an auxiliary) is a verb that takes a person as subject."""
     n = len(doc)
@@ -231,6 +255,12 @@ def name_runs(doc, only_chars=None, title_case: bool | None = None):
                 and ner & (_OTHER_NER | _GEO_NER):
             score -= 0.2
             why += ", brand or place modifying a noun"
+        elif nxt is not None and nxt.lower_ in ("regards", "wishes"):
+            score -= 0.4
+            why += ", sign-off phrase"
+        elif (common or not strong_names) and (product := product_context(doc, first, last)):
+            score -= 0.3
+            why += f", {product}"
         before = text[max(0, start - 40):start]
         cue = 0.0
         if _after_strong_cue(doc, text, first):
@@ -331,6 +361,7 @@ class FilteredSpacyRecognizer(SpacyRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None):
         results = super().analyze(text, entities, nlp_artifacts)
+        doc = getattr(nlp_artifacts, "tokens", None)
         out = []
         for r in results:
             if r.entity_type != "PERSON":
@@ -349,9 +380,14 @@ class FilteredSpacyRecognizer(SpacyRecognizer):
                 words = regex.findall(r"\p{L}+", piece)
                 if not words or all(_english(w) for w in words):
                     continue
+                if piece.islower() and all(name_class(w) in ("common", "stop", "ambiguous") for w in words):
+                    continue  # lower-case text: "smart meter", "wan" are words unless a cue says otherwise
                 if len(words) == 1 and piece.isupper() and name_class(piece) != "name":
                     continue  # an acronym ("STA", "API")
                 s = r.start + m.start() + lead
+                if doc is not None and (span := doc.char_span(s, s + len(piece), alignment_mode="expand")) \
+                        and product_context(doc, span.start, span.end - 1):
+                    continue  # "Harper Sync", "the Atlas export"
                 out.append(recognizer_result(self, "PERSON", s, s + len(piece), r.score, "spaCy NER"))
         return out
 

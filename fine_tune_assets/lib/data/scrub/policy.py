@@ -27,7 +27,9 @@ from .versions import versions
 
 DEFAULT_POLICY = DEFAULTS_DIR / "scrub_policy.yaml"
 # Bump when detection or replacement logic changes in a way that changes outputs.
-SCRUB_LOGIC_VERSION = "2"  # 2: dotted international phones (+44.20.7946.0385) no longer taken for dates
+# 2: dotted international phones (+44.20.7946.0385) no longer taken for dates
+# 3: names found by cue phrases in any case (cues.py), one decision per conversation (consistency.py)
+SCRUB_LOGIC_VERSION = "3"
 
 
 class PolicyError(ValueError):

@@ -15,17 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import regex
 from presidio_analyzer import RecognizerResult
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
 from presidio_anonymizer.entities import RecognizerResult as AnonResult
 
+from .consistency import ConversationDecisions, person_words, propagate_names
+from .cues import cue_names
 from .engine import build_analyzer, residual_entities, structured_recognizers
-from .names import name_class
 from .nlp import LANGUAGE
 from .operators import (
-    PLACEHOLDER_RE,
     PlaceholderNumbering,
     PlaceholderOperator,
     Pseudonymizer,
@@ -33,11 +32,7 @@ from .operators import (
 )
 from .policy import ScrubPolicy
 from .schema import PLACEHOLDER, PSEUDONYMIZE
-
-Finding = tuple[str, int, int, float]  # entity_type, start, end, score
-STRUCTURED = {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS",
-              "EMPLOYEE_ID", "ACCOUNT_NUMBER"}
-SOFT = {"PERSON", "LOCATION", "ORGANIZATION", "NRP", "DATE_TIME"}
+from .spans import Finding, merge_adjacent, protected_spans, resolve_overlaps
 
 
 @dataclass
@@ -50,95 +45,6 @@ class ScrubResult:
     @property
     def n_findings(self) -> int:
         return sum(self.entity_counts.values())
-
-
-def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
-    """Keep non-overlapping findings.
-
-    A finding inside a longer one goes (the street name inside an address, the number inside a
-    phone number: the longer span is replaced anyway and names the type); of partly overlapping
-    findings the highest score wins, then the longest span, then the earliest.
-    """
-    # drop findings strictly inside a longer one: sweep by start, longest first
-    findings = list(findings)
-    structured = [f for f in findings if f[0] in STRUCTURED]
-    if structured:  # a name or place span never swallows an e-mail, card or IBAN inside it
-        findings = [
-            f for f in findings
-            if f[0] not in SOFT or not any(f[1] <= g[1] and g[2] <= f[2] for g in structured)
-        ]
-    outer: list[Finding] = []
-    reach = -1
-    reach_len = 0
-    for f in sorted(findings, key=lambda f: (f[1], -(f[2] - f[1]))):
-        if f[2] <= reach and (f[2] - f[1]) < reach_len:
-            continue
-        outer.append(f)
-        if f[2] > reach:
-            reach, reach_len = f[2], f[2] - f[1]
-    # then the highest score, the longest span, the earliest start wins among partial overlaps
-    chosen: list[Finding] = []
-    taken: list[tuple[int, int]] = []  # sorted, disjoint
-    for f in sorted(outer, key=lambda f: (-f[3], -(f[2] - f[1]), f[1], f[0])):
-        i = bisect.bisect_left(taken, (f[1], f[1]))
-        left_ok = i == 0 or taken[i - 1][1] <= f[1]
-        right_ok = i == len(taken) or taken[i][0] >= f[2]
-        if left_ok and right_ok:
-            taken.insert(i, (f[1], f[2]))
-            chosen.append(f)
-    chosen.sort(key=lambda f: f[1])
-    return chosen
-
-
-def merge_adjacent(text: str, findings: Sequence[Finding]) -> list[Finding]:
-    """Join same-type findings separated only by spaces ("Anna" + "Kowalska" -> one person)."""
-    out: list[Finding] = []
-    for f in findings:
-        if out and out[-1][0] == f[0] and f[1] >= out[-1][2] and text[out[-1][2]:f[1]].strip(" ") == "":
-            prev = out.pop()
-            f = (f[0], prev[1], f[2], max(prev[3], f[3]))
-        out.append(f)
-    return out
-
-
-_WORD = regex.compile(r"\p{L}[\p{L}'’-]{2,}")
-
-
-def person_words(text: str, findings: Sequence[Finding]) -> set:
-    """Words of the PERSON findings that are safe to look for elsewhere (not English words)."""
-    words = set()
-    for etype, start, end, _ in findings:
-        if etype != "PERSON":
-            continue
-        for w in _WORD.findall(text[start:end]):
-            w = w.removesuffix("'s").removesuffix("’s")
-            if len(w) >= 3 and name_class(w) in ("name", "name_noun", "unknown"):
-                words.add(w)
-    return words
-
-
-def propagate_names(text: str, findings: Sequence[Finding], words: Iterable[str]) -> list[Finding]:
-    """Other mentions of a detected person's names are the same person ("Anna Kowalska ... Anna").
-
-    Whole-word, case-sensitive (case-insensitive in an all-lower-case text); score 0.6.
-    """
-    words = [w for w in words if w]
-    if not words or not text:
-        return list(findings)
-    lower_text = text == text.lower()
-    added: list[Finding] = []
-    taken = sorted([(f[1], f[2]) for f in findings] + _protected_spans(text))
-    alternation = "|".join(regex.escape(w) for w in sorted(set(words), key=len, reverse=True))
-    pattern = regex.compile(rf"(?<![\p{{L}}\d_])(?:{alternation})(?![\p{{L}}\d_])",
-                            flags=regex.IGNORECASE if lower_text else 0)
-    for m in pattern.finditer(text):
-        i = bisect.bisect_left(taken, (m.start(), m.start()))
-        if (i == 0 or taken[i - 1][1] <= m.start()) and (i == len(taken) or taken[i][0] >= m.end()):
-            added.append(("PERSON", m.start(), m.end(), 0.6))
-            taken.insert(i, m.span())
-    if not added:
-        return list(findings)
-    return merge_adjacent(text, sorted(list(findings) + added, key=lambda f: f[1]))
 
 
 MAX_PIECE = 5000
@@ -185,10 +91,6 @@ def split_text(text: str, limit: int = MAX_PIECE) -> list[tuple[int, str]]:
     return pieces
 
 
-def _protected_spans(text: str) -> list[tuple[int, int]]:
-    return [m.span() for m in PLACEHOLDER_RE.finditer(text)] if "<" in text else []
-
-
 class Scrubber:
     """Holds one AnalyzerEngine and one AnonymizerEngine for a policy (building them takes ~1 s)."""
 
@@ -210,7 +112,7 @@ class Scrubber:
         """Threshold per entity, drop allow-listed values and existing placeholders, resolve overlaps."""
         policy = self.policy
         wanted = set(policy.entities)
-        protected = _protected_spans(text)
+        protected = protected_spans(text)
         kept = []
         for r in results:
             if r.entity_type not in wanted or r.score < policy.threshold_for(r.entity_type):
@@ -287,7 +189,11 @@ class Scrubber:
         return ops
 
     def _replace(self, text, findings, numbering, operators) -> tuple[str, list[tuple[int, int]]]:
-        """Anonymized text and the spans of the replacements in it."""
+        """Anonymized text and the spans of the replacements that made it shorter.
+
+        Only those can bring a word into a neighbour's context window (a placeholder as long as its
+        value or longer moves words apart, never closer), so only they are analysed again.
+        """
         if not findings:
             return text, []
         for etype, start, end, _ in findings:  # number in reading order
@@ -297,7 +203,9 @@ class Scrubber:
         engine_result = self.anonymizer.anonymize(
             text=text, analyzer_results=results, operators=dict(operators), merge_entities_with_spaces=False
         )
-        return engine_result.text, [(item.start, item.end) for item in engine_result.items]
+        items = sorted(engine_result.items, key=lambda item: item.start)
+        pairs = zip(sorted(findings, key=lambda f: f[1]), items)
+        return engine_result.text, [(item.start, item.end) for f, item in pairs if item.end - item.start < f[2] - f[1]]
 
     def scrub_conversation(self, messages: Sequence[Mapping[str, Any]]) -> ScrubResult:
         """Scrub the content of every message (every role); other keys are copied untouched."""
@@ -342,10 +250,11 @@ class Scrubber:
                     continue
                 ci = slots[k][0]
                 counts[ci].update(f[0] for f in fs)
-                new, spans = self._replace(current[k], fs, numberings[ci], operators[ci])
+                new, shrunk = self._replace(current[k], fs, numberings[ci], operators[ci])
                 if new != current[k]:
                     current[k] = new
-                    units.extend((k, a, b) for a, b in _neighbourhoods(new, spans))
+                    if shrunk:
+                        units.extend((k, a, b) for a, b in _neighbourhoods(new, shrunk))
             if not units:
                 break
         results = []
@@ -359,17 +268,15 @@ class Scrubber:
         return results
 
     def _propagate(self, found: dict[int, list[Finding]], texts: Sequence[str], slots) -> None:
-        """A person named in one message of a conversation is the same person in the others."""
-        if "PERSON" not in self.policy.entities:
-            return
-        names: dict[int, set] = {}
+        """Apply each conversation's decisions to all its messages (``consistency.py``)."""
+        decisions: dict[int, ConversationDecisions] = {}
         for k, fs in found.items():
             if fs:
-                names.setdefault(slots[k][0], set()).update(person_words(texts[k], fs))
+                decisions.setdefault(slots[k][0], ConversationDecisions()).learn(texts[k], fs)
         for k, fs in found.items():
-            words = names.get(slots[k][0])
-            if words:
-                found[k] = propagate_names(texts[k], fs, words)
+            conversation = decisions.get(slots[k][0])
+            if conversation is not None:
+                found[k] = conversation.apply(texts[k], fs)
 
 
 def _texts_of(message: Any):
@@ -406,16 +313,18 @@ def _residual_recognizers(policy: ScrubPolicy):
 
 
 def residual_pii(text: str, policy: ScrubPolicy) -> list[tuple[str, float]]:
-    """Second, pattern-only scan of (scrubbed) text for structured PII; never returns raw values.
+    """Second, pattern-only scan of (scrubbed) text for PII; never returns raw values.
 
-    Only structured types (e-mail, phone, SSN, card, IBAN, IP and the custom ids) with no context
-    boost, at or above ``policy.residual_threshold``: a hit here is something the scrubber would
-    also have found, so a blocking check on it has no false alarms from free text.
+    Structured types (e-mail, phone, SSN, card, IBAN, IP and the custom ids) with no context boost,
+    at or above ``policy.residual_threshold``, and names in cue slots in any case ("thanks, amaya",
+    "my name is amaya okoro": ``cues.py``) when the policy scrubs PERSON with its name heuristics.
+    Both are things the scrubber also finds, so a blocking check on them has no false alarms from
+    free text; a hit means a leak.
     """
     if not text:
         return []
     recognizers, wanted = _residual_recognizers(policy)
-    protected = _protected_spans(text)
+    protected = protected_spans(text)
     found: list[Finding] = []
     for rec in recognizers:
         for r in rec.analyze(text, list(rec.supported_entities), None) or []:
@@ -424,4 +333,9 @@ def residual_pii(text: str, policy: ScrubPolicy) -> list[tuple[str, float]]:
             if any(r.start < pe and r.end > ps for ps, pe in protected):
                 continue
             found.append((r.entity_type, r.start, r.end, float(r.score)))
+    if "PERSON" in policy.entities and policy.name_heuristics:
+        floor = max(policy.residual_threshold, policy.threshold_for("PERSON"))
+        allow = set(policy.allow_list)
+        found += [("PERSON", s, e, score) for s, e, score, _ in cue_names(text)
+                  if score >= floor and text[s:e] not in allow]
     return [(f[0], round(f[3], 3)) for f in resolve_overlaps(found)]

@@ -148,7 +148,7 @@ def test_residual_pii_finds_planted_structured_pii(policy, scrubbed):
     types = {t for t, _ in found}
     assert {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS",
             "EMPLOYEE_ID", "ACCOUNT_NUMBER"} <= types
-    assert "PERSON" not in types  # structured only
+    assert "PERSON" in types  # "I am Anna Kowalska", "Thanks Anna Kowalska!": names in cue slots
     for item in found:  # (type, score) only, never the raw value
         assert len(item) == 2 and isinstance(item[1], float)
         assert not any(v in str(item) for v in PLANTED)
