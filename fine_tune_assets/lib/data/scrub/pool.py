@@ -4,7 +4,7 @@ Why processes: spaCy and Presidio hold the GIL and spaCy's own ``n_process`` gai
 while two processes, each with its own engine, nearly double throughput on two cores. Workers
 start with the ``spawn`` context (safe with threads and in Dagster's step processes) and take a
 few seconds to load, so small inputs are scrubbed in this process instead. Input is read lazily
-and at most ``2 x workers`` batches are in flight, so memory stays flat on large datasets.
+and at most ``8 x workers`` batches are in flight, so memory stays flat on large datasets.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ def scrubber_for(policy: ScrubPolicy):
 
 
 MAX_CHUNK_CHARS = 60_000
+# Results come back in input order, so a slow batch at the head holds the rest: enough batches in
+# flight keep every worker busy meanwhile (each is at most ~60k characters, so memory stays small).
+IN_FLIGHT_PER_WORKER = 8
 
 
 def _size(messages: Sequence[dict[str, Any]]) -> int:
@@ -117,7 +120,7 @@ def _in_workers(chunks, policy, workers, batch_size, progress):
     try:
         for chunk in chunks:
             pending.append(executor.submit(_worker.scrub_chunk, chunk, batch_size))
-            while len(pending) >= 2 * workers:
+            while len(pending) >= IN_FLIGHT_PER_WORKER * workers:
                 for pair in pending.popleft().result():
                     yield pair
                     done += 1
