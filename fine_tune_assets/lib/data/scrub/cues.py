@@ -63,10 +63,10 @@ _SIGNOFF = (
     r"sincerely|yours(?:\s+(?:truly|sincerely|faithfully))?|bye|goodbye|talk\s+soon|speak\s+soon|ta|br"
 )
 # Phrases after the slot that make it a name: "X here from ...", "X speaking", "add X as an authorised user"
-_AFTER_INTRO = regex.compile(r"^[ \t]+(?:here\b(?:[ \t]+(?:from|at|again|with)\b)?|speaking\b)",
+_AFTER_INTRO = regex.compile(r"[ \t]+(?:here\b(?:[ \t]+(?:from|at|again|with)\b)?|speaking\b)",
                              flags=regex.IGNORECASE)
 _AFTER_ADD = regex.compile(
-    r"^[ \t]+as[ \t]+(?:an?[ \t]+|my[ \t]+|our[ \t]+)?(?:(?:authori[sz]ed|additional|secondary|joint|new|named)[ \t]+"
+    r"[ \t]+as[ \t]+(?:an?[ \t]+|my[ \t]+|our[ \t]+)?(?:(?:authori[sz]ed|additional|secondary|joint|new|named)[ \t]+"
     r"(?:user|contact|holder|member|signatory|admin|driver|person)|beneficiary|nominee|payee|dependa?n[tc]|"
     r"executor|guardian|trustee|signatory|next[ \t]+of[ \t]+kin|emergency[ \t]+contact)",
     flags=regex.IGNORECASE,
@@ -77,11 +77,14 @@ _SIGNOFF_RE = regex.compile(rf"(?i:\b(?:{_SIGNOFF}))(?!\p{{L}})[ \t]*[,!.:-]*[ \
 _LINE_START_RE = regex.compile(r"(?:^|\n)[ \t>*-]*(?:(?i:hi|hello|hey)(?!\p{L})[ \t]*[,!]?[ \t]*)?(?=\p{L})")
 _ADD_RE = regex.compile(r"(?i:\b(?:please[ \t]+)?add)[ \t]+(?=\p{L})")
 _TOKEN = regex.compile(r"\p{L}[\p{L}\p{M}]*(?:['’-]\p{L}[\p{L}\p{M}]*)*")
+_GAP = regex.compile(r"[ \t]+")
+_MESSAGE_END = regex.compile(r"[\s.!:)\-–—]*\Z")
 _CONTRACTION = regex.compile(r"(?i:['’](?:s|re|m|ll|d|ve|t))$")
 _VOWEL = regex.compile(r"[aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿāăąēĕėęěīĭįōŏőœūŭůűųə]")
-# what may follow the name slot of a weak cue: the end, punctuation, or a word that continues an intro
+# what may follow the name slot of a weak cue: the end, punctuation, or a word that continues an intro.
+# These patterns are used with ``match(text, pos)``: they match at ``pos``, no slicing of long texts.
 _BOUNDARY = regex.compile(
-    r"^(?:\s*$|\s*[.,!?;:)\]\-–—/]|[ \t]*\n|[ \t]+(?:from|here|again|and|speaking|calling|writing|at|with|as|"
+    r"(?:\s*$|\s*[.,!?;:)\]\-–—/]|[ \t]*\n|[ \t]+(?:from|here|again|and|speaking|calling|writing|at|with|as|"
     r"on\s+behalf)\b)",
     flags=regex.IGNORECASE,
 )
@@ -140,18 +143,18 @@ def _slot(text: str, pos: int, known: frozenset[str]) -> list[tuple[int, int, st
         kind = _token_kind(word, known) if word else None
         if kind is None:
             if tokens and word.casefold() in PARTICLES:
-                gap = regex.match(r"[ \t]+", text[end:])
-                nxt = _TOKEN.match(text, end + len(gap.group())) if gap else None
+                gap = _GAP.match(text, end)
+                nxt = _TOKEN.match(text, gap.end()) if gap else None
                 if nxt and _token_kind(nxt.group(), known) == "strong":
                     i = nxt.start()
                     continue
             break
         tokens.append((start, end, kind))
-        gap = regex.match(r"[ \t]+", text[m.end():])
+        gap = _GAP.match(text, m.end())
         if possessive or gap is None:
             break
-        i = m.end() + len(gap.group())
-    if any(k != "common" for _, _, k in tokens) and not _BOUNDARY.match(text[tokens[-1][1]:]):
+        i = gap.end()
+    if any(k != "common" for _, _, k in tokens) and not _BOUNDARY.match(text, tokens[-1][1]):
         while tokens[-1][2] == "common":  # "my colleague anna kowalska set it up" (not "... ngo.")
             tokens.pop()
     return tokens
@@ -167,7 +170,7 @@ def _accept(tokens: list[tuple[int, int, str]], strength: str, text: str, cased:
         # or after a title written as one ("Dear Ms ngo,")
         titled = strength == HONORIFIC and cue[:1].isupper() and cue[1:2].islower()
         return len(kinds) == 1 and (titled or (cased and text[tokens[0][0]].isupper())) \
-            and bool(_BOUNDARY.match(text[tokens[0][1]:]))
+            and bool(_BOUNDARY.match(text, tokens[0][1]))
     if strength == HONORIFIC:  # "Ms Ngo", "Mr Shin": any name-like word after a title
         return True
     if "strong" in kinds:
@@ -198,12 +201,12 @@ def cue_names(text: str, known: Iterable[str] = ()) -> Iterator[tuple[int, int, 
             tokens = _slot(text, m.end(), known)
             if not tokens or not _accept(tokens, strength, text, cased, m.group().strip()):
                 continue
-            if strength == WEAK and not _BOUNDARY.match(text[tokens[-1][1]:]):
+            if strength == WEAK and not _BOUNDARY.match(text, tokens[-1][1]):
                 continue  # "this is urgent", "thanks, that works"
             yield from emit(tokens, 0.7 if strength == WEAK else 0.8, f"{kind} cue")
     for m in _SIGNOFF_RE.finditer(text):  # "thanks, X" / "Kind regards,\nX" ending the message
         tokens = _slot(text, m.end(), known)
-        if not tokens or text[tokens[-1][1]:].strip(" \t\n.!:)-–—") or not _accept(tokens, SIGNOFF, text, cased):
+        if not tokens or not _MESSAGE_END.match(text, tokens[-1][1]) or not _accept(tokens, SIGNOFF, text, cased):
             continue
         lead = text[m.start():tokens[0][0]]
         if "strong" not in [k for _, _, k in tokens] and "," not in lead and "\n" not in lead:
@@ -211,11 +214,11 @@ def cue_names(text: str, known: Iterable[str] = ()) -> Iterator[tuple[int, int, 
         yield from emit(tokens, 0.8, "signoff cue")
     for m in _LINE_START_RE.finditer(text):  # "amaya okoro here from ...", "Anna speaking"
         tokens = _slot(text, m.end(), known)
-        if tokens and _AFTER_INTRO.match(text[tokens[-1][1]:]) and _accept(tokens, WEAK, text, cased):
+        if tokens and _AFTER_INTRO.match(text, tokens[-1][1]) and _accept(tokens, WEAK, text, cased):
             yield from emit(tokens, 0.75, "intro cue")
     for m in _ADD_RE.finditer(text):  # "please add amaya okoro as an authorised user"
         tokens = _slot(text, m.end(), known)
-        if tokens and _AFTER_ADD.match(text[tokens[-1][1]:]) and _accept(tokens, STRONG, text, cased):
+        if tokens and _AFTER_ADD.match(text, tokens[-1][1]) and _accept(tokens, STRONG, text, cased):
             yield from emit(tokens, 0.75, "third_party cue")
 
 
