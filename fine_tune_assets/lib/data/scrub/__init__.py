@@ -23,7 +23,7 @@ _EXPORTS = {
     "normalize_value": ".operators",
     "describe_policy": ".engine",
     "Scrubber": ".scrubber",
-    "ScrubResult": ".scrubber",
+    "ScrubResult": ".result",
     "residual_pii": ".scrubber",
     "scrub_conversations": ".pool",
     "scrubber_for": ".pool",

@@ -12,7 +12,6 @@ import bisect
 import copy
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from presidio_analyzer import RecognizerResult
@@ -31,21 +30,9 @@ from .operators import (
     PseudonymOperator,
 )
 from .policy import ScrubPolicy
+from .result import ScrubResult
 from .schema import PLACEHOLDER, PSEUDONYMIZE
 from .spans import Finding, merge_adjacent, protected_spans, resolve_overlaps
-
-
-@dataclass
-class ScrubResult:
-    """One scrubbed conversation: messages in the same order and shape, and counts per entity type."""
-
-    messages: list[dict[str, Any]]
-    entity_counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def n_findings(self) -> int:
-        return sum(self.entity_counts.values())
-
 
 MAX_PIECE = 5000
 # after a replacement, this many lines around it are analysed again (whole text when short)
