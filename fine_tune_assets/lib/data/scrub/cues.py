@@ -29,7 +29,7 @@ from presidio_analyzer import LocalRecognizer
 from .names import HONORIFICS, NOT_NAMES, ORG_HEADS, PARTICLES, name_class
 from .recognizers import recognizer_result
 
-STRONG, WEAK, HONORIFIC, SIGNOFF = "strong", "weak", "honorific", "signoff"
+STRONG, WEAK, HONORIFIC, SIGNOFF, INTRO = "strong", "weak", "honorific", "signoff", "intro"
 
 _KIN = (
     r"kid|child|son|daughter|wife|husband|spouse|partner|mother|mom|mum|father|dad|brother|sister|friend|"
@@ -40,7 +40,7 @@ _KIN = (
 # (kind, strength, pattern ending right before the name slot), matched case-insensitively. Longer
 # alternatives first: the leftmost match wins and is not retried with a longer one.
 _BEFORE = [
-    ("intro", STRONG, r"\bmy\s+name\s+is|\bmy\s+name['’]s|\bname\s+is|\bi\s+go\s+by|\bcall\s+me|\bknown\s+as"),
+    ("intro", INTRO, r"\bmy\s+name\s+is|\bmy\s+name['’]s|\bname\s+is|\bi\s+go\s+by|\bcall\s+me|\bknown\s+as"),
     ("intro", WEAK, r"\bthis\s+is|\bit['’]s|\bit\s+is|\bi\s+am|\bi['’]m|\bhere\s+is|"
                     r"\byou(?:['’]re|\s+are)\s+(?:speaking|chatting)\s+(?:to|with)"),
     ("readback", HONORIFIC, r"\b(?:mr|mrs|ms|mx|(?-i:Miss|MISS|Dr|DR|Prof|PROF))\.?(?=[ \t])"),
@@ -88,6 +88,7 @@ _BOUNDARY = regex.compile(
     r"on\s+behalf)\b)",
     flags=regex.IGNORECASE,
 )
+_INTRO_GOES_ON = regex.compile(r"[ \t]+(?:from|here|again|speaking|calling|writing)\b", flags=regex.IGNORECASE)
 # chat words that are in no dictionary and no name list
 SLANG = frozenset(
     [
@@ -166,11 +167,15 @@ def _accept(tokens: list[tuple[int, int, str]], strength: str, text: str, cased:
     if not kinds:
         return False
     if all(k == "common" for k in kinds):
-        # one capitalised English word standing alone after a cue: "I'm Jericho from", "Regards,\nMERE"
-        # or after a title written as one ("Dear Ms ngo,")
+        # one capitalised English word standing alone after "my name is" or a title, or ending a
+        # message after a sign-off ("Hello, my name is Jericho and", "Ms Ngo,", "Regards,\nMERE"),
+        # or after "I'm"/"this is" when an intro goes on ("I'm Jericho from the billing team");
+        # not after "Dear" or "hi" ("Dear Halcyon," greets a company)
         titled = strength == HONORIFIC and cue[:1].isupper() and cue[1:2].islower()
-        return len(kinds) == 1 and (titled or (cased and text[tokens[0][0]].isupper())) \
-            and bool(_BOUNDARY.match(text, tokens[0][1]))
+        intro = strength in (HONORIFIC, SIGNOFF, INTRO) or (
+            strength == WEAK and _INTRO_GOES_ON.match(text, tokens[0][1]) is not None)
+        capital = cased and text[tokens[0][0]].isupper() and intro
+        return len(kinds) == 1 and (titled or capital) and bool(_BOUNDARY.match(text, tokens[0][1]))
     if strength == HONORIFIC:  # "Ms Ngo", "Mr Shin": any name-like word after a title
         return True
     if "strong" in kinds:

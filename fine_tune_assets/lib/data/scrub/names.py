@@ -167,18 +167,35 @@ def english_words() -> frozenset[str]:
     """
     from spacy.lang.en.stop_words import STOP_WORDS
 
-    return _wordnet(("noun", "verb", "adj", "adv")) | frozenset(STOP_WORDS)
+    return _wordnet(("noun", "verb", "adj", "adv")) | _irregular_forms() | frozenset(STOP_WORDS)
+
+
+@functools.lru_cache(maxsize=1)
+def _irregular_forms() -> frozenset[str]:
+    """Irregular inflections ("got", "went", "children") from the lemmatizer's exception table."""
+    table = _lemma_table("lemma_exc")
+    return frozenset(form for forms in table.values() for form in forms if form.isalpha())
+
+
+@functools.lru_cache(maxsize=2)
+def _lemma_table(name: str):
+    """One of the spaCy model's lemmatizer lookup tables ({} for a model without them). The model
+    is loaded once, lemmatizer only: every load costs ~0.2 s of a worker's start-up."""
+    lookups = _lemma_lookups()
+    return lookups.get_table(name) if lookups is not None and lookups.has_table(name) else {}
+
+
+@functools.lru_cache(maxsize=1)
+def _lemma_lookups():
+    import spacy
+
+    nlp = spacy.load(SPACY_MODEL, exclude=["tok2vec", "tagger", "parser", "ner", "attribute_ruler", "senter"])
+    return getattr(nlp.get_pipe("lemmatizer"), "lookups", None) if "lemmatizer" in nlp.pipe_names else None
 
 
 @functools.lru_cache(maxsize=4)
 def _wordnet(parts: tuple) -> frozenset[str]:
-    import spacy
-
-    nlp = spacy.load(SPACY_MODEL, exclude=["tok2vec", "tagger", "parser", "ner", "attribute_ruler", "senter"])
-    try:
-        table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_index")
-    except (KeyError, AttributeError):  # pragma: no cover - a model without lemmatizer lookups: no words
-        return frozenset()
+    table = _lemma_table("lemma_index")
     words: set[str] = set()
     for pos in parts:
         words.update(w for w in table.get(pos, []) if w.isalpha())
@@ -198,6 +215,21 @@ def common_words() -> frozenset[str]:
     return frozenset(w.lower() for w in Lorem.word_list) | frozenset(STOP_WORDS)
 
 
+# name prefixes that take a capital after them: McDonald, MacArthur, DeShawn, LaToya, DiCaprio, O'Neil
+_CAPITAL_PREFIXES = frozenset(["mc", "mac", "de", "di", "da", "du", "la", "le", "van", "von", "fitz", "st", "o"])
+_INNER_CAPITAL = regex.compile(r"(?<=\p{Ll})\p{Lu}")
+
+
+def product_shaped(text: str) -> bool:
+    """A capital inside a word, not after a name prefix: "HaloBox", "FiberMax 1000", "OnePlus",
+    "iPhone" are products; "McDonald", "DeShawn" are names."""
+    for word in regex.findall(r"\p{L}+", text):
+        m = _INNER_CAPITAL.search(word)
+        if m is not None and word[: m.start()].casefold() not in _CAPITAL_PREFIXES:
+            return True
+    return False
+
+
 def name_class(word: str) -> str:
     """'name' (a listed name, not an English word), 'name_noun' (listed, and a WordNet noun:
     John, Scott, Story), 'ambiguous' (listed, and an English verb/adjective/adverb: Frank, Press),
@@ -212,7 +244,29 @@ def name_class(word: str) -> str:
         if w in _non_noun_words():
             return "ambiguous"
         return "name_noun" if w in english_words() else "name"
-    return "common" if w in english_words() or _inflected_word(w) else "unknown"
+    if w in english_words() or _inflected_word(w):
+        return "common"
+    return "common" if word.islower() and _typo_of_word(w) else "unknown"
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+@functools.lru_cache(maxsize=65536)
+def _typo_of_word(w: str) -> bool:
+    """One keystroke away from an English word of five letters or more ("suppport", "avaialble",
+    "hndles"): chat typos are not names. Short words are left alone ("Kofi" is not "koi"), and
+    only words typed in lower case are checked: WordNet lists genus names ("irena"), so a
+    capitalised "Irenka" stays a possible name."""
+    if len(w) < 6 or not w.isalpha() or not w.isascii():
+        return False
+    words = english_words()
+    splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]
+    candidates = {a + b[1:] for a, b in splits if b}  # a letter too many
+    candidates |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}  # two letters swapped
+    candidates |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}  # a wrong letter
+    candidates |= {a + c + b for a, b in splits for c in _LETTERS}  # a letter missing
+    return any(len(c) >= 5 and (c in words or _inflected_word(c)) for c in candidates - {w})
 
 
 def _inflected_word(w: str) -> bool:

@@ -29,7 +29,10 @@ DEFAULT_POLICY = DEFAULTS_DIR / "scrub_policy.yaml"
 # Bump when detection or replacement logic changes in a way that changes outputs.
 # 2: dotted international phones (+44.20.7946.0385) no longer taken for dates
 # 3: names found by cue phrases in any case (cues.py), one decision per conversation (consistency.py)
-SCRUB_LOGIC_VERSION = "3"
+# 4: lower-case typos and camel-case products are not names, "Dear <Company>" is not a read-back,
+#    a decided value is not propagated onto a product or a short acronym ("HaloBox", "NAT") and is
+#    matched casefolded ("Kießling" decided, "KIESSLING" found)
+SCRUB_LOGIC_VERSION = "4"
 
 
 class PolicyError(ValueError):

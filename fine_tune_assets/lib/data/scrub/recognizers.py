@@ -15,6 +15,8 @@ import regex
 from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
 
+from .names import product_shaped
+
 CONTEXT_BOOST = 0.35
 
 
@@ -473,6 +475,8 @@ class StreetAddressRecognizer(LocalRecognizer):
             for m in pattern.finditer(text):
                 if any(s <= m.start() < e for s, e, _, _ in spans):
                     continue
+                if pattern is _NAME_NUMBER and product_shaped(m.group()):
+                    continue  # "FiberMax 1000", "HaloBox 6": a product and its model number
                 if _context_hit(_ADDRESS_CONTEXT, text, m.start(), m.end(), before=60, after=0):
                     spans.append((m.start(), self._extend(text, m.end()), base + CONTEXT_BOOST,
                                   "address-like with address context"))

@@ -14,6 +14,7 @@ import pytest
 from fine_tune_assets.lib.data.quality_gates import residual_pii_gate
 from fine_tune_assets.lib.data.scrub import Scrubber, load_policy, residual_pii
 from fine_tune_assets.lib.data.scrub.cues import cue_names, described_names
+from fine_tune_assets.lib.data.scrub.names import name_class
 from fine_tune_assets_tests.factories import REPO
 
 
@@ -38,6 +39,7 @@ def _names(text: str) -> list[str]:
     ("the account was opened by eero raghunathan", "eero raghunathan"),
     ("also please add rupert kim as an authorised user", "rupert kim"),
     ("Hello, my name is Jericho and I was charged twice", "Jericho"),
+    ("Hi, I'm Jericho from the Kestrel Telecom team.", "Jericho"),
 ])
 def test_cue_phrases_find_names_in_any_case(text, name):
     assert name in _names(text)
@@ -59,9 +61,18 @@ def test_cue_phrases_find_names_in_any_case(text, name):
     "to be frank, the old firmware was buggy",
     "cheers mate",
     "my name is spelled wrong on the invoice",
+    "Dear Halcyon,\nmy bill doubled.",
+    "Hi, I'm Happy with the fix.",
+    "thanks, suppport said it was normallly fixed",
+    "regards, therre is no signal",
 ])
 def test_ordinary_phrases_are_not_names(text):
     assert _names(text) == []
+
+
+def test_typos_typed_in_lower_case_are_words_not_names():
+    assert [name_class(w) for w in ("suppport", "avaialble", "normallly", "got")] == ["common"] * 4
+    assert name_class("Irenka") == "unknown"  # one letter from WordNet's genus "irena", capitalised
 
 
 def test_described_names_need_a_person_context():
@@ -79,14 +90,20 @@ def scrubber(policy):
     return Scrubber(policy)
 
 
+def scrubbed(scrubber, *turns: str) -> list[str]:
+    """One conversation's turns (the user's first, then alternating), as scrubbed."""
+    messages = [{"role": ("user", "assistant")[i % 2], "content": turn} for i, turn in enumerate(turns)]
+    return [m["content"] for m in scrubber.scrub_conversation(messages).messages]
+
+
 def test_one_decision_per_conversation_with_the_same_placeholder(scrubber):
-    messages = [
-        {"role": "user", "content": "Hello, my name is Amaya Okoro and the Harper Sync app keeps logging me out."},
-        {"role": "assistant", "content": "Thanks, Ms Okoro. I've reset the session."},
-        {"role": "user", "content": "it's amaya again, still broken. AMAYA OKORO, account owner."},
-        {"role": "assistant", "content": "Sorry about that, amaya okoro. It is a mere formality to re-login."},
-    ]
-    out = [m["content"] for m in scrubber.scrub_conversation(messages).messages]
+    out = scrubbed(
+        scrubber,
+        "Hello, my name is Amaya Okoro and the Harper Sync app keeps logging me out.",
+        "Thanks, Ms Okoro. I've reset the session.",
+        "it's amaya again, still broken. AMAYA OKORO, account owner.",
+        "Sorry about that, amaya okoro. It is a mere formality to re-login.",
+    )
     joined = " ".join(out).casefold()
     assert "amaya" not in joined and "okoro" not in joined
     assert out[0].startswith("Hello, my name is <PERSON_1> and the Harper Sync app")  # a product, kept
@@ -96,23 +113,56 @@ def test_one_decision_per_conversation_with_the_same_placeholder(scrubber):
 
 
 def test_a_name_that_is_an_english_word_is_scrubbed_only_where_it_names(scrubber):
-    messages = [
-        {"role": "user", "content": "hi my name is mere korhonen and the invoice is wrong"},
-        {"role": "assistant", "content": "It is a mere formality: I've corrected the invoice."},
-        {"role": "user", "content": "sorry, mere again. is the refund on its way?"},
-    ]
-    out = [m["content"] for m in scrubber.scrub_conversation(messages).messages]
+    out = scrubbed(
+        scrubber,
+        "hi my name is mere korhonen and the invoice is wrong",
+        "It is a mere formality: I've corrected the invoice.",
+        "sorry, mere again. is the refund on its way?",
+    )
     assert out == ["hi my name is <PERSON_1> and the invoice is wrong",
-                   "It is a mere formality: I've corrected the invoice.",
-                   "sorry, <PERSON_1> again. is the refund on its way?"]
+        "It is a mere formality: I've corrected the invoice.",
+        "sorry, <PERSON_1> again. is the refund on its way?"]
+
+
+def test_a_name_part_decided_in_capitals_is_found_in_a_later_cue(scrubber):
+    out = scrubbed(
+        scrubber,
+        "Hello, my name is MEI BUI and the direct debit failed.",
+        "Thank you. The late fee is removed.",
+        "no that's all, cheers, MEI",
+    )
+    assert out[0] == "Hello, my name is <PERSON_1> and the direct debit failed."
+    assert out[2] == "no that's all, cheers, <PERSON_1>"
+
+
+def test_a_decided_name_is_found_in_its_other_spellings_of_case(scrubber):
+    # "ß" in capitals is "SS": a case-insensitive regex does not equate them, casefolding does
+    out = scrubbed(
+        scrubber,
+        "Hello, my name is Jana Kießling and my card was declined.",
+        "Thank you. Is the name on the card spelled with a double s, as in KIESSLING?",
+        "yes, kiessling. the card is from 2019",
+    )
+    assert out == ["Hello, my name is <PERSON_1> and my card was declined.",
+        "Thank you. Is the name on the card spelled with a double s, as in <PERSON_1>?",
+        "yes, <PERSON_1>. the card is from 2019"]
+
+
+def test_products_and_acronyms_are_not_taken_for_a_decided_name(scrubber):
+    out = scrubbed(
+        scrubber,
+        "The Halobox died overnight. now it says nat type strict.",
+        "Sorry to hear it. A new HaloBox fixes the NAT type; I've sent one.",
+    )
+    assert out[1] == "Sorry to hear it. A new HaloBox fixes the NAT type; I've sent one."
 
 
 def test_any_entity_found_once_is_scrubbed_everywhere_in_the_conversation(scrubber):
-    messages = [
-        {"role": "user", "content": "My date of birth is 17 November 1986."},
-        {"role": "assistant", "content": "Thanks. To confirm: 17 November 1986?"},
-    ]
-    out = [m["content"] for m in scrubber.scrub_conversation(messages).messages]
+    out = scrubbed(
+        scrubber,
+        "My date of birth is 17 November 1986.",
+        "Thanks. To confirm: 17 November 1986?",
+    )
     assert out == ["My date of birth is <DATE_OF_BIRTH_1>.", "Thanks. To confirm: <DATE_OF_BIRTH_1>?"]
     # the same date in another conversation, without the cue, is an ordinary date
     other = scrubber.scrub_conversation([{"role": "user", "content": "Shipped on 17 November 1986."}])

@@ -94,6 +94,8 @@ def test_address_tail_ends_with_the_address(text, address):
     "it was delivered on 12 March 2024 to the office",
     "we charge a flat rate of 5 pounds for delivery",
     "March 20 is when we moved the office",
+    "the FiberMax 1000 router at my address keeps dropping",
+    "I live in a flat and the HaloBox 6 reboots every night",
 ])
 def test_ordinary_words_and_dates_are_not_addresses(text):
     assert _values(StreetAddressRecognizer(), text) == []
