@@ -149,6 +149,20 @@ def words_kept(text, gold_spans, findings) -> tuple[int, int]:
     return total, kept
 
 
+def places_as_people(items, findings_per_text) -> tuple[int, int]:
+    """(GPE gold spans a PERSON finding overlaps, GPE gold spans). Cities and countries are
+    ordinary content under the policy; "I'm from <PERSON_1>" is over-scrubbing that "words kept"
+    cannot see, because it counts only words outside gold spans."""
+    hit = total = 0
+    for item, fs in zip(items, findings_per_text):
+        for sp in item["spans"]:
+            if sp["entity_type"] == "GPE":
+                total += 1
+                hit += any(f[0] == "PERSON" and overlaps(f[1], f[2], sp["start_position"], sp["end_position"])
+                           for f in fs)
+    return hit, total
+
+
 def ratio(a, b):
     return a / b if b else None
 
@@ -408,10 +422,12 @@ def run_presidio(args, scrubber, policy, words, analyzer) -> dict:
         return {"words": total_w, "kept": kept_w, "share": ratio(kept_w, total_w)}
 
     kept = {"ours": kept_share(findings)}
+    places = {"ours": places_as_people(items, findings)}
     stock_precision = None
     if base is not None:
         stock_only = only(base, policy.entities)
         kept["stock"] = kept_share(stock_only)
+        places["stock"] = places_as_people(items, stock_only)
         (_, _, _, _, s_find, s_typed, s_any, s_fp, _) = evaluate(items, stock_only, words)
         s_total = sum(s_find.values())
         stock_precision = {"findings": s_total, "typed_precision": ratio(sum(s_typed.values()), s_total),
@@ -421,6 +437,8 @@ def run_presidio(args, scrubber, policy, words, analyzer) -> dict:
               f"{len(s_fp)} without gold")
     print("words kept (outside gold spans): " + ", ".join(
         f"{k} {fmt(v['share'], 0)} ({v['kept']}/{v['words']})" for k, v in kept.items()))
+    print("places (GPE) scrubbed as PERSON: " + ", ".join(
+        f"{k} {hit} of {total}" for k, (hit, total) in places.items()))
     print(f"analysis of {len(texts)} texts {t2 - t1:.1f}s ({len(texts) / max(t2 - t1, 1e-9):.0f} texts/s)"
           + (f", stock {t3 - t2:.1f}s" if analyzer is not None else ""))
 
@@ -433,6 +451,8 @@ def run_presidio(args, scrubber, policy, words, analyzer) -> dict:
         "precision_all": {"findings": total, "typed_precision": typed_all, "pii_precision": any_all},
         "stock_presidio_precision": stock_precision,
         "words_kept": kept,
+        "places_scrubbed_as_person": {k: {"places": total, "scrubbed_as_person": hit}
+                                      for k, (hit, total) in places.items()},
         "over_scrubbing": {
             "findings_without_gold": len(false_pos),
             "by_type": dict(fp_by_type),

@@ -138,7 +138,11 @@ def gazetteers() -> tuple[frozenset[str], frozenset[str]]:
 
 @functools.lru_cache(maxsize=1)
 def places() -> frozenset[str]:
-    """City, region and country names from Faker's address providers (casefolded)."""
+    """City, region and country names from Faker's address providers and the time-zone database
+    (casefolded). Faker's English providers invent their cities; the zone names ("Europe/Berlin",
+    "Australia/Sydney", "America/Chicago") give the large real ones a chat mentions most."""
+    import zoneinfo
+
     import faker.providers.address as address_pkg
 
     out: set[str] = set()
@@ -151,6 +155,8 @@ def places() -> frozenset[str]:
             values = getattr(provider, attr, None)
             if isinstance(values, (list, tuple)) and values and isinstance(values[0], str):
                 out.update(_normal(v) for v in values)
+    out.update(_normal(zone.rsplit("/", 1)[-1].replace("_", " ")) for zone in zoneinfo.available_timezones()
+               if "/" in zone and not zone.startswith("Etc/"))
     return frozenset(out)
 
 

@@ -281,7 +281,7 @@ def name_runs(doc, only_chars=None, title_case: bool | None = None):
             elif nxt is not None and nxt.lemma_ == "be" and nxt2 is not None and nxt2.text.lower() == "from":
                 cue = max(cue, 0.2)
                 why += ", 'is from'"
-            if _SAID_BEFORE.search(before):
+            if _SAID_BEFORE.search(before) and not ner & _GEO_NER:  # "from Poland" is a place
                 cue = max(cue, 0.15)
             if nxt is not None and nxt.text in {"'s", "’s"}:
                 kin = nxt2 is not None and nxt2.lemma_.lower() in _KINSHIP
@@ -355,9 +355,11 @@ def _english(word: str) -> bool:
 
 class FilteredSpacyRecognizer(SpacyRecognizer):
     """spaCy NER results, without PERSON spans made only of ordinary English words, cut at line
-    breaks and quotes (the small model sometimes runs a name into the next line)."""
+    breaks and quotes (the small model sometimes runs a name into the next line), and without a
+    leading title: it stays in the text, and the surname keeps the full name's placeholder."""
 
     _PIECE = regex.compile(r"[^\n:\"“”()<>|]+")
+    _TITLE = regex.compile(r"([\p{L}.]+?)\.?[ \t]+")
 
     def analyze(self, text, entities, nlp_artifacts=None):
         results = super().analyze(text, entities, nlp_artifacts)
@@ -375,6 +377,8 @@ class FilteredSpacyRecognizer(SpacyRecognizer):
                 for suffix in ("'s", "’s"):
                     if piece.endswith(suffix):
                         piece = piece[: -len(suffix)].rstrip()
+                while (title := self._TITLE.match(piece)) and title.group(1).casefold() in HONORIFICS:
+                    lead, piece = lead + title.end(), piece[title.end():]  # "Ms Kowalski": Ms <PERSON_1>
                 if not piece or (not any(ch.isupper() for ch in piece) and text != text.lower()):
                     continue
                 words = regex.findall(r"\p{L}+", piece)

@@ -31,7 +31,8 @@ DEFAULT_POLICY = DEFAULTS_DIR / "scrub_policy.yaml"
 # 3: names found by cue phrases in any case (cues.py), one decision per conversation (consistency.py)
 # 4: lower-case typos and camel-case products are not names, "Dear <Company>" is not a read-back,
 #    a decided value is not propagated onto a product or a short acronym ("HaloBox", "NAT") and is
-#    matched casefolded ("Kießling" decided, "KIESSLING" found)
+#    matched casefolded ("Kießling" decided, "KIESSLING" found); big cities from the time-zone
+#    database are places, "from <place>" is no name cue, a title stays outside the placeholder
 SCRUB_LOGIC_VERSION = "4"
 
 

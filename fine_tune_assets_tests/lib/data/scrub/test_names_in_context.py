@@ -157,6 +157,17 @@ def test_products_and_acronyms_are_not_taken_for_a_decided_name(scrubber):
     assert out[1] == "Sorry to hear it. A new HaloBox fixes the NAT type; I've sent one."
 
 
+def test_cities_and_countries_are_content_not_people(scrubber):
+    # "Berlin", "Paris", "London", "Poland" are listed names too (Irving Berlin, Jack London)
+    out = scrubbed(
+        scrubber,
+        "Hi, I'm Anna Kowalski from Berlin. I moved here from Poland last year.",
+        "Welcome, Ms Kowalski. Your parcel went from London to Paris by mistake.",
+    )
+    assert out == ["Hi, I'm <PERSON_1> from Berlin. I moved here from Poland last year.",
+                   "Welcome, Ms <PERSON_1>. Your parcel went from London to Paris by mistake."]
+
+
 def test_any_entity_found_once_is_scrubbed_everywhere_in_the_conversation(scrubber):
     out = scrubbed(
         scrubber,
