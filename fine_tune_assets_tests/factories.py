@@ -60,10 +60,13 @@ DATA_CHECKS = validated_conversations_checks
 # the registry, the ledger and the files on disk are real, nothing is trained.
 
 
-def write_validated(path: Path, n: int = 8) -> list[dict]:
+def write_validated(path: Path, n: int = 8, conversations: list[list[dict]] | None = None) -> list[dict]:
+    """A validated stage's records: ``n`` made-up question/answer pairs, or ``conversations``."""
+    if conversations is None:
+        conversations = [[{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]
+                         for i in range(n)]
     rows = []
-    for i in range(n):
-        messages = [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]
+    for i, messages in enumerate(conversations):
         rows.append({"record_id": record_id_for(messages), "messages_json": json.dumps(messages),
                      "source_file": "tickets.jsonl", "source_sha256": "ab" * 32, "source_line": i + 1,
                      "source_format": "jsonl", "mapping": None, "n_tokens": 10 + i})
@@ -72,15 +75,16 @@ def write_validated(path: Path, n: int = 8) -> list[dict]:
     return rows
 
 
-def publish_test_dataset(paths: DataPaths, tmp_path: Path) -> str:
-    validated = tmp_path / "validated.parquet"
-    n = len(write_validated(validated))
+def publish_test_dataset(paths: DataPaths, tmp_path: Path, conversations: list[list[dict]] | None = None,
+                         eval_fraction: float = 0.5) -> str:
+    validated = tmp_path / f"validated-{len(list(tmp_path.glob('validated*.parquet')))}.parquet"
+    n = len(write_validated(validated, conversations=conversations))
     request = PublishRequest(
         validated_path=validated, quarantine_paths=[],
         file_reports=[{"path": "tickets.jsonl", "sha256": "ab" * 32, "format": "jsonl", "mapping": None,
                        "inputs": n, "blank_lines": 0}],
         scrub_policy={}, scrub_policy_hash="0" * 64, scrub_entity_counts={}, checks=[], settings={},
-        eval_fraction=0.5, code_version="test")
+        eval_fraction=eval_fraction, code_version="test")
     return publish_dataset(paths, request).version_id
 
 
@@ -157,3 +161,46 @@ def triage_examples() -> list[dict]:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+# ------------------------------------------------------------------------------------------------ drift windows
+
+
+def sample_conversations() -> list[list[dict]]:
+    """The sample's chat conversations (both JSONL exports), distinct, in a fixed shuffled order."""
+    import random
+
+    seen: dict[str, list[dict]] = {}
+    for path in sorted((SAMPLE_DATA / "raw").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():  # a planted bad byte
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # the sample plants broken lines for the ingest stage
+            if isinstance(row, dict) and isinstance(row.get("messages"), list):
+                seen.setdefault(record_id_for(row["messages"]), row["messages"])  # planted duplicates too
+    out = list(seen.values())
+    random.Random(7).shuffle(out)
+    return out
+
+
+_GERMAN = [
+    "Mein neuer {p} verliert jeden Abend die Verbindung, können Sie das prüfen?",
+    "Ich möchte den Tarif {p} kündigen, weil die Rechnung zu hoch ist.",
+    "Seit dem Update zeigt der {p} nur noch ein rotes Licht. Was soll ich tun?",
+    "Wie richte ich die Kindersicherung auf dem {p} ein?",
+]
+_PRODUCTS = ["SolarLink Speicher", "SolarLink Wechselrichter", "SolarLink Wallbox", "SolarLink App"]
+
+
+def new_product_line(i: int) -> list[dict]:
+    """A conversation of a product line the sample does not have, in German, under its own system prompt."""
+    import random
+
+    rng = random.Random(i)
+    return [
+        {"role": "system", "content": "Sie sind der Kundendienst von SolarLink. Antworten Sie freundlich und kurz."},
+        {"role": "user", "content": rng.choice(_GERMAN).format(p=rng.choice(_PRODUCTS)) + f" (Fall {i})"},
+        {"role": "assistant", "content": "Danke für Ihre Nachricht. Bitte starten Sie das Gerät neu und prüfen "
+                                         f"Sie die Anzeige im Menü 'Status'. Vorgang {i}."},
+    ]
