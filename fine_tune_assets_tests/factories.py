@@ -184,11 +184,21 @@ def sample_conversations() -> list[list[dict]]:
     return out
 
 
-_GERMAN = [
-    "Mein neuer {p} verliert jeden Abend die Verbindung, können Sie das prüfen?",
-    "Ich möchte den Tarif {p} kündigen, weil die Rechnung zu hoch ist.",
-    "Seit dem Update zeigt der {p} nur noch ein rotes Licht. Was soll ich tun?",
-    "Wie richte ich die Kindersicherung auf dem {p} ein?",
+_GERMAN_ASKS = [
+    "Mein neuer {p} verliert jeden Abend die Verbindung.", "Ich möchte den Tarif für den {p} kündigen.",
+    "Seit dem Update zeigt der {p} nur noch ein rotes Licht.", "Wie richte ich die Kindersicherung auf dem {p} ein?",
+    "Die Rechnung für den {p} ist doppelt so hoch wie im Vormonat.", "Der Techniker für den {p} ist nicht gekommen.",
+    "Kann ich den {p} selbst an das Hausnetz anschließen?", "Der {p} meldet seit gestern einen Fehler im Display.",
+    "Wo finde ich die Seriennummer auf dem {p}?", "Die App zeigt für den {p} keine Daten mehr an.",
+]
+_GERMAN_ANSWERS = [
+    "Bitte starten Sie das Gerät neu und prüfen Sie die Anzeige im Menü Status.",
+    "Ich habe einen Rückruf unseres Technikteams für morgen eingeplant.",
+    "Die Gutschrift erscheint auf Ihrer nächsten Rechnung.", "Eine Anleitung schicke ich Ihnen per Nachricht.",
+    "Bitte aktualisieren Sie die App auf die neueste Version.",
+    "Der Austausch ist kostenlos, solange Garantie besteht.",
+    "Prüfen Sie bitte, ob die Sicherung im Zählerschrank eingeschaltet ist.",
+    "Ich leite Ihr Anliegen an die Abrechnung weiter.",
 ]
 _PRODUCTS = ["SolarLink Speicher", "SolarLink Wechselrichter", "SolarLink Wallbox", "SolarLink App"]
 
@@ -198,9 +208,9 @@ def new_product_line(i: int) -> list[dict]:
     import random
 
     rng = random.Random(i)
+    product = rng.choice(_PRODUCTS)
     return [
         {"role": "system", "content": "Sie sind der Kundendienst von SolarLink. Antworten Sie freundlich und kurz."},
-        {"role": "user", "content": rng.choice(_GERMAN).format(p=rng.choice(_PRODUCTS)) + f" (Fall {i})"},
-        {"role": "assistant", "content": "Danke für Ihre Nachricht. Bitte starten Sie das Gerät neu und prüfen "
-                                         f"Sie die Anzeige im Menü 'Status'. Vorgang {i}."},
+        {"role": "user", "content": " ".join(a.format(p=product) for a in rng.sample(_GERMAN_ASKS, 3))},
+        {"role": "assistant", "content": " ".join(rng.sample(_GERMAN_ANSWERS, 3))},
     ]

@@ -12,19 +12,21 @@
     fine-tune-assets lineage ID|latest | --source FILE | --record ID [--json]   lineage, both directions
     fine-tune-assets erase --record ID | --source FILE --reason TEXT            erasure request
     fine-tune-assets dossier ID|latest [--format md|html] [--output FILE]      audit dossier of an adapter
+    fine-tune-assets drift --candidate VERSION|FILE [--reference production|latest|ID] [--fail-on-drift] [--json]
 
 An adapter ID is a full id, a unique prefix, ``latest`` or a stage name (``registry.resolve``). Errors in
 the input are reported as ``file:line: problem`` or one ``error:`` line with exit code 2, never a stack
-trace (``output.answer``). Each command group is one module: ``data``, ``datasets``, ``adapters``, ``audit``.
+trace (``output.answer``). Each command group is one module: ``data``, ``datasets``, ``adapters``, ``audit``,
+``monitoring``.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from . import adapters, audit, data, datasets
+from . import adapters, audit, data, datasets, monitoring
 
-GROUPS = (data, datasets, adapters, audit)  # in the order `--help` lists them
+GROUPS = (data, datasets, adapters, audit, monitoring)  # in the order `--help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,12 +57,14 @@ def test_definitions_load_from_an_installed_wheel(tmp_path):
     assert {"data_job", "pipeline_job"} <= set(jobs)
 
 
-def test_data_job_covers_the_data_assets_and_checks():
+def test_data_job_covers_the_data_assets_checks_and_the_drift_decision():
     job = load_definitions().resolve_job_def("data_job")
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
-    assert keys == {"raw_conversations", "scrubbed_conversations", "validated_conversations", "dataset_version"}
+    assert keys == {"raw_conversations", "scrubbed_conversations", "validated_conversations", "dataset_version",
+                    "drift_report"}
     checks = {c.name for c in job.asset_layer.asset_graph.asset_check_keys}
-    assert checks == {"expectation_suite", "no_residual_pii", "quarantine_rate", "minimum_examples"}
+    assert checks == {"expectation_suite", "no_residual_pii", "quarantine_rate", "minimum_examples",
+                      "drift_within_policy", "drift_negative_control"}
 
 
 def test_sensor_requests_a_run_once_per_content(tmp_path):

@@ -48,6 +48,12 @@ class DataPaths:
         return candidate if candidate.exists() else None
 
     @property
+    def drift_policy(self) -> Path | None:
+        """The deployment's drift policy, when it has one; None means the defaults of ``monitoring.policy``."""
+        candidate = self.config / "drift_policy.yaml"
+        return candidate if candidate.exists() else None
+
+    @property
     def staging(self) -> Path:
         """Intermediate asset outputs, content-addressed. Holds raw text: same trust zone as raw/."""
         return self.root / "staging"

@@ -6,10 +6,9 @@ matplotlib is imported only when there is a curve to draw, so rendering the repo
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
+from ..common.figures import save_png
 from ..common.render import is_number
 
 
@@ -52,15 +51,4 @@ def plot_loss_curve(log_history: list[dict], path: Path, eval_points: dict[str, 
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize="small")
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", metadata={"Software": None})
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; the report is meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return save_png(fig, path)

@@ -111,6 +111,23 @@ TABLES: dict[str, str] = {
         reason VARCHAR,
         request_id VARCHAR,
         created_at TIMESTAMPTZ NOT NULL""",
+    # drift evaluations (monitoring.store): the decision, its numbers and the window's record ids
+    "drift_evaluations": """
+        evaluation_id VARCHAR PRIMARY KEY,
+        created_at TIMESTAMPTZ NOT NULL,
+        reference_adapter VARCHAR,
+        reference_version VARCHAR NOT NULL,
+        candidate VARCHAR NOT NULL,
+        decision VARCHAR NOT NULL,
+        n_reference BIGINT NOT NULL,
+        n_window BIGINT NOT NULL,
+        window_ids_sha256 VARCHAR NOT NULL,
+        window_ids JSON NOT NULL,
+        report JSON NOT NULL,
+        policy_hash VARCHAR NOT NULL,
+        code_version VARCHAR NOT NULL,
+        retrain_requested_at TIMESTAMPTZ,
+        event_seq BIGINT NOT NULL""",
     # the audit ledger (registry.ledger: how event_hash chains the rows)
     "ledger": """
         seq BIGINT PRIMARY KEY,

@@ -1,6 +1,5 @@
 """The audit dossier: every section from the registry and the ledger, explicit gaps, banners, escaping, CLI, asset."""
 
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -120,7 +119,11 @@ def _two_adapters_promoted_and_erased(paths: DataPaths, tmp_path: Path) -> tuple
         append_event(con, "promotion", second, {
             "adapter_id": second, "stage": "production", "previous_adapter_id": first, "reason": SCRIPT,
             "user": "bob", "forced": True, "gate": {"passed": False}})
-        append_event(con, "drift_evaluation", second, {"adapter_id": second, "psi": 0.31, "window": "7d"})
+        append_event(con, "drift_evaluation", second, {
+            "reference_adapter": second, "reference_version": version, "candidate": "8" * 64,
+            "decision": "signal", "n_window": 240, "window_ids_sha256": "7" * 64, "policy_hash": "6" * 64,
+            "detectors": {"descriptors": {"flagged": True}, "novelty": {"flagged": False},
+                          "classifier": {"flagged": True}}})
         append_event(con, "erasure", "req-1", {
             "request_id": "req-1", "record_ids": ["r1", "r2"], "source_files": ["tickets.jsonl"],
             "reason": "GDPR art. 17 ticket 42", "user": "carol", "affected_versions": [version],
@@ -130,7 +133,7 @@ def _two_adapters_promoted_and_erased(paths: DataPaths, tmp_path: Path) -> tuple
 
 def test_promotion_erasure_and_drift_events_fill_operations(tmp_path):
     paths = DataPaths.from_env(tmp_path / "data")
-    _, first, second = _two_adapters_promoted_and_erased(paths, tmp_path)
+    version, first, second = _two_adapters_promoted_and_erased(paths, tmp_path)
     dossier = build_dossier(paths, second)
     _no_silence(dossier)
     assert dossier["needs_retraining"]
@@ -141,14 +144,14 @@ def test_promotion_erasure_and_drift_events_fill_operations(tmp_path):
     ops = _rows(dossier, "operations")
     assert ops["current stage(s)"]["value"] == "production"
     assert ops["needs retraining"]["value"].startswith("YES")
-    assert ops["drift policy"]["gap"] == DRIFT_POLICY_GAP  # drift events exist, a policy still does not
+    assert ops["drift policy"]["value"].startswith("6" * 12)  # the policy the recorded evaluation ran under
     history = _table(dossier, "operations", "Stage history")["rows"]
     assert [(r[2], r[4], r[5], r[6], r[7]) for r in history] == [("promotion", SCRIPT, "bob", "yes", "FAILED")]
     assert f"replacing {first[:12]}" in history[0][3]
     erasure = _table(dossier, "operations", "Erasures")["rows"]
     assert erasure[0][2:5] == ["req-1", "2", "tickets.jsonl"] and erasure[0][-1] == "9" * 12
     drift = _table(dossier, "operations", "Drift evaluations")["rows"]
-    assert json.loads(drift[0][3]) == {"adapter_id": second, "psi": 0.31, "window": "7d"}
+    assert drift[0][2:] == ["signal", version[:12], "8" * 12, "240", "classifier, descriptors", "7" * 16, "6" * 12]
     # the previous adapter is the one it replaced in production, compared on the same eval set
     evaluation = _rows(dossier, "evaluation")
     assert evaluation["previous adapter"]["value"] == first

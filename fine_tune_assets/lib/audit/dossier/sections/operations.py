@@ -8,8 +8,8 @@ from ..blocks import fields, item, section, table
 from ..context import DossierContext
 from ..events import event_time, payload, stage_holders
 
-DRIFT_POLICY_GAP = ("drift policy not configured: the project has no drift policy yet (no thresholds, "
-                    "no monitored metrics, no schedule)")
+DRIFT_POLICY_GAP = ("no drift evaluation recorded against this adapter's data yet: the drift policy "
+                    "(config/drift_policy.yaml) applies once drift_report runs with this adapter as reference")
 
 
 def _gate_text(gate) -> str:
@@ -67,6 +67,16 @@ def _erasures(ctx: DossierContext) -> dict:
                         "-", "-", "-", "-", "-", "-", "-"])
 
 
+def _drift_row(e: dict) -> list:
+    p = payload(e)
+    if "decision" not in p:  # an event written before drift monitoring had its own payload: as recorded
+        return [e["seq"], event_time(e), "-", "-", "-", "-", e.get("payload_text") or value_text(p), "-", "-"]
+    flagged = [name for name, d in (p.get("detectors") or {}).items() if isinstance(d, dict) and d.get("flagged")]
+    return [e["seq"], event_time(e), p["decision"], short(p.get("reference_version")), short(p.get("candidate")),
+            p.get("n_window"), ", ".join(flagged) or "none", short(p.get("window_ids_sha256"), 16),
+            short(p.get("policy_hash"))]
+
+
 def _retraining_verdict(ctx: DossierContext) -> str:
     if ctx.retrain:
         new_versions = [e["payload"]["new_version"] for e in ctx.retrain if e["payload"].get("new_version")]
@@ -82,19 +92,21 @@ def operations(ctx: DossierContext) -> dict:
     current = sorted(stage for stage, h in stage_holders(ctx.events).items() if h["adapter_id"] == ctx.aid)
     any_stage_events = any(e["kind"] in STAGE_KINDS for e in ctx.events)
     drift = [e for e in ctx.mine if e["kind"] == EventKind.DRIFT_EVALUATION]
+    policies = sorted({short(payload(e).get("policy_hash")) for e in drift if payload(e).get("policy_hash")})
     blocks = [
         fields(
-            item("drift policy", None, gap=DRIFT_POLICY_GAP),
+            item("drift policy", ", ".join(policies) + " (hash, from the drift_evaluation events)" if policies
+                 else None, gap=None if policies else DRIFT_POLICY_GAP),
             item("current stage(s)", ", ".join(current) if current else (
                 "none: the adapter holds no stage" if any_stage_events else
                 "none: no promotion has been recorded in the ledger")),
         ),
         _stage_history(ctx),
-        table("Drift evaluations (ledger drift_evaluation events, payload as recorded)",
-              ["seq", "at (UTC)", "subject", "payload"],
-              [[e["seq"], event_time(e), e["subject"], e.get("payload_text") or value_text(e["payload"])]
-               for e in drift],
-              gap="no drift evaluation recorded for this adapter (no drift policy configured)"),
+        table("Drift evaluations (ledger drift_evaluation events)",
+              ["seq", "at (UTC)", "decision", "reference version", "candidate", "window", "families flagged",
+               "window ids sha256", "policy"],
+              [_drift_row(e) for e in drift],
+              gap="no drift evaluation recorded for this adapter"),
         _erasures(ctx),
         fields(item("needs retraining", _retraining_verdict(ctx))),
     ]

@@ -1,0 +1,48 @@
+"""drift_on_new_data: turn a confirmed drift decision into one retraining run, and nothing else."""
+
+import json
+
+import dagster as dg
+
+from fine_tune_assets.lib.monitoring.drift import CONFIRMED
+from fine_tune_assets.lib.monitoring.store import DRIFT_CODE_VERSION, mark_retrain_requested
+from fine_tune_assets.lib.registry.connection import connect
+
+from ..jobs import INFO_LOGS
+from ..keys import DRIFT_REPORT
+from ..resources import PipelineResource
+
+TRIGGER_TAG = "fine_tune_assets/trigger"
+
+
+def _value(metadata: dict, key: str):
+    entry = metadata.get(key)
+    return getattr(entry, "value", entry)
+
+
+@dg.asset_sensor(asset_key=DRIFT_REPORT, job_name="drift_retrain_job", minimum_interval_seconds=30,
+                 default_status=dg.DefaultSensorStatus.STOPPED, required_resource_keys={"pipeline"},
+                 description="Reads each drift_report decision (it computes nothing). On 'confirmed' it requests "
+                             "one retraining run (lora_adapter, eval_report, model_dossier) pinned to the candidate "
+                             "dataset version; the run key is built from the reference, the candidate and the drift "
+                             "code version, so one decision never trains twice.")
+def drift_on_new_data(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    materialization = asset_event.asset_materialization
+    metadata = dict(materialization.metadata) if materialization else {}
+    decision = _value(metadata, "decision")
+    if decision != CONFIRMED:
+        return dg.SkipReason(f"drift_report decided {decision!r}: no retraining "
+                             f"({_value(metadata, 'candidate_version') or 'no candidate'})")
+    reference, candidate = _value(metadata, "reference_version"), _value(metadata, "candidate_version")
+    evaluation_id, seq = _value(metadata, "evaluation_id"), _value(metadata, "ledger_event")
+    scores = {k.removesuffix("_statistic"): round(float(_value(metadata, k)), 4)
+              for k in metadata if k.endswith("_statistic")}
+    pipeline: PipelineResource = context.resources.pipeline
+    with connect(pipeline.paths.registry) as con:  # the cooldown of later decisions counts from here
+        mark_retrain_requested(con, evaluation_id)
+    return dg.RunRequest(
+        run_key=f"drift-{reference[:16]}-{candidate[:16]}-{DRIFT_CODE_VERSION}",
+        run_config={**INFO_LOGS, "ops": {"lora_adapter": {"config": {"dataset_version": candidate}}}},
+        tags={TRIGGER_TAG: "drift", "fine_tune_assets/drift_evaluation": str(evaluation_id),
+              "fine_tune_assets/drift_ledger_seq": str(seq), "fine_tune_assets/drift_reference": reference,
+              "fine_tune_assets/drift_candidate": candidate, "fine_tune_assets/drift_scores": json.dumps(scores)})
