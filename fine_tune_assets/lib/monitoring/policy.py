@@ -56,6 +56,8 @@ class ClassifierPolicy(_Strict):
     permutations: int = Field(200, ge=10, description="Label permutations for the AUC's p-value")
     min_auc: float = Field(0.55, ge=0.5, le=1)
     max_features: int = Field(20000, ge=100, description="TF-IDF vocabulary cap (word 1-2-grams)")
+    max_records_per_side: int = Field(1000, ge=20, description="Records of each side the classifier sees "
+                                                               "(hash-ordered subsample): bounds its cost")
 
 
 class ConfirmationPolicy(_Strict):
