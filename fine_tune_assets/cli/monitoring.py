@@ -23,12 +23,16 @@ def drift(args) -> int:
                   code=lambda e: 1 if args.fail_on_drift and e.drift else 0)
 
 
+def _label(candidate: str) -> str:
+    return candidate if candidate.startswith("file:") else f"dataset {candidate[:12]}"
+
+
 def _drift_text(e) -> str:
     r, ref = e.report, e.reference
     held = f"adapter {ref.adapter_id[:12]}, {ref.how}" if ref.adapter_id else ref.how
     lines = [f"drift: {r.decision}",
              f"  reference  dataset {ref.version_id[:12]} ({held}): {r.n_reference} train records",
-             f"  candidate  {e.candidate[:40]}: {r.n_candidate_new} new records, window {r.n_window}"]
+             f"  candidate  {_label(e.candidate)}: {r.n_candidate_new} new records, window {r.n_window}"]
     if e.candidate_stages:
         s = e.candidate_stages
         lines.append(f"             the file through the pipeline's stages: {s['inputs']} in, {s['accepted']} "

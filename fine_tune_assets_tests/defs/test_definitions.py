@@ -67,19 +67,49 @@ def test_data_job_covers_the_data_assets_checks_and_the_drift_decision():
                       "drift_within_policy", "drift_negative_control"}
 
 
-def test_sensor_requests_a_run_once_per_content(tmp_path):
+def _tick(resource, cursor):
+    ctx = dg.build_sensor_context(resources={"pipeline": resource}, cursor=cursor)
+    return new_raw_files(ctx), ctx.cursor
+
+
+def test_sensor_requests_a_run_once_per_content_after_it_settles(tmp_path):
     (tmp_path / "raw").mkdir()
     resource = PipelineResource(data_dir=str(tmp_path))
-    ctx = dg.build_sensor_context(resources={"pipeline": resource})
-    assert isinstance(new_raw_files(ctx), dg.SkipReason)
+    result, cursor = _tick(resource, None)
+    assert isinstance(result, dg.SkipReason)
     (tmp_path / "raw" / "a.jsonl").write_text('{"messages": []}\n')
-    first = new_raw_files(ctx)
+    result, cursor = _tick(resource, cursor)  # just appeared: one more tick to see it hold still
+    assert isinstance(result, dg.SkipReason) and "settle" in result.skip_message
+    first, cursor = _tick(resource, cursor)
     assert isinstance(first, dg.RunRequest)
-    ctx = dg.build_sensor_context(resources={"pipeline": resource}, cursor=ctx.cursor)
-    assert isinstance(new_raw_files(ctx), dg.SkipReason)
+    result, cursor = _tick(resource, cursor)
+    assert isinstance(result, dg.SkipReason) and "unchanged" in result.skip_message
     (tmp_path / "raw" / "a.jsonl").write_text('{"messages": [1]}\n')
-    second = new_raw_files(ctx)
+    result, cursor = _tick(resource, cursor)
+    assert isinstance(result, dg.SkipReason)
+    second, cursor = _tick(resource, cursor)
     assert isinstance(second, dg.RunRequest) and second.run_key != first.run_key
+
+
+def test_sensor_waits_for_files_being_written(tmp_path):
+    (tmp_path / "raw").mkdir()
+    resource = PipelineResource(data_dir=str(tmp_path))
+    growing = tmp_path / "raw" / "export.jsonl"
+    growing.write_text('{"messages": []}\n')
+    (tmp_path / "raw" / "next.jsonl.part").write_text('{"messa')  # a copy in flight: never looked at
+    result, cursor = _tick(resource, None)
+    assert isinstance(result, dg.SkipReason)
+    with growing.open("a") as fh:  # the copy goes on between two ticks
+        fh.write('{"messages": [1]}\n')
+    result, cursor = _tick(resource, cursor)
+    assert isinstance(result, dg.SkipReason) and "settle" in result.skip_message
+    request, cursor = _tick(resource, cursor)
+    assert isinstance(request, dg.RunRequest)
+    (tmp_path / "raw" / "next.jsonl.part").rename(tmp_path / "raw" / "next.jsonl")  # the copy completes
+    result, cursor = _tick(resource, cursor)
+    assert isinstance(result, dg.SkipReason)
+    again, _ = _tick(resource, cursor)
+    assert isinstance(again, dg.RunRequest) and again.run_key != request.run_key
 
 
 @pytest.mark.slow

@@ -71,7 +71,7 @@ def drift_report(context: dg.AssetExecutionContext, pipeline: PipelineResource) 
         "n_window": dg.MetadataValue.int(report.n_window),
         "policy_hash": report.policy_hash,
         "detectors": md_table(["family", "statistic", "p-value", "flagged", "control flagged"],
-                              [[name, d["statistic"], d["p_value"], d["flagged"],
+                              [[name, d["statistic"], f"{d['p_value']:.3g}", d["flagged"],
                                 report.control.get(name, {}).get("flagged")] for name, d in report.detectors.items()]),
         "report": dg.MetadataValue.md(files["markdown"].read_text(encoding="utf-8")),
         "report_path": dg.MetadataValue.path(str(files["json"])),
@@ -85,6 +85,7 @@ def drift_report(context: dg.AssetExecutionContext, pipeline: PipelineResource) 
                             severity=dg.AssetCheckSeverity.ERROR if report.decision == CONFIRMED
                             else dg.AssetCheckSeverity.WARN,
                             metadata={"decision": report.decision, "reasons": "; ".join(report.reasons)}),
-        dg.AssetCheckResult(check_name=NEGATIVE_CONTROL, passed=report.decision != WITHHELD,
-                            metadata={name: str(d["flagged"]) for name, d in report.control.items()}),
+        dg.AssetCheckResult(check_name=NEGATIVE_CONTROL, passed=report.decision != WITHHELD, metadata={
+            f"{name}_{key}": dg.MetadataValue.float(float(d[key])) if key != "flagged" else str(d[key])
+            for name, d in report.control.items() for key in ("statistic", "p_value", "flagged")}),
     ])
