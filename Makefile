@@ -65,6 +65,7 @@ bench: setup
 	$(BIN)/python bench/pii_recall.py
 	$(BIN)/python bench/scrub_throughput.py
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/drift_power.py
 
 sample: setup
 	$(BIN)/python scripts/make_sample_data.py

@@ -1313,8 +1313,8 @@ class Ticket:
 
 
 class Generator:
-    def __init__(self):
-        self.rng = random.Random(SEED)
+    def __init__(self, seed: int = SEED):
+        self.rng = random.Random(seed)
         self.pii = PiiFactory(self.rng)
         self.accepted: dict[str, list[frozenset]] = {}
         self.resamples = 0
@@ -1644,8 +1644,9 @@ SYNONYMS = {"internet": "broadband", "router": "modem", "please": "kindly", "rea
 
 
 class Sample:
-    def __init__(self):
-        self.g = Generator()
+    def __init__(self, seed: int = SEED):
+        self.seed = seed
+        self.g = Generator(seed)
         self.rng = self.g.rng
         self.files: dict[str, bytes] = {}
         self.manifest_files: dict[str, dict] = {}
@@ -2181,7 +2182,7 @@ class Sample:
             **stats,
         }
         return {
-            "generator": "scripts/make_sample_data.py", "seed": SEED,
+            "generator": "scripts/make_sample_data.py", "seed": self.seed,
             "company": "Halcyon Broadband",
             "paths_relative_to": "the data directory (FINE_TUNE_DATA_DIR)",
             "definitions": {
@@ -2323,8 +2324,11 @@ cp1252). The summaries in the labels are ASCII and contain no personal data.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=REPO / "data", help="where to write (default: ./data)")
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help=f"another seed gives another sample from the same distribution (default {SEED}: the "
+                             "committed sample); the drift benchmark draws its same-distribution windows this way")
     args = parser.parse_args()
-    sample = Sample()
+    sample = Sample(args.seed)
     sample.build()
     stats = sample.check()
     sample.files[MAPPING] = mapping_yaml()

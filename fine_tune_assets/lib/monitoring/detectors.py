@@ -206,7 +206,7 @@ def _oof_auc(x, y: np.ndarray, folds: int, seed: int) -> float:
 
     scores = np.zeros(len(y))
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-        model = LogisticRegression(solver="liblinear", C=1.0).fit(x[train], y[train])
+        model = LogisticRegression(solver="liblinear", C=1.0, random_state=0).fit(x[train], y[train])
         scores[test] = model.decision_function(x[test])
     return float(roc_auc_score(y, scores))
 
@@ -248,7 +248,7 @@ def classifier_family(ref: Sequence[Profile], win: Sequence[Profile], policy: Dr
     p_value, draws = permutation_p_value(auc, lambda i: _oof_auc(x, rng.permutation(y), cfg.folds, policy.seed + 1 + i),
                                          cfg.permutations)
     flagged = p_value < policy.alpha and auc >= cfg.min_auc
-    model = LogisticRegression(solver="liblinear", C=1.0).fit(x, y)
+    model = LogisticRegression(solver="liblinear", C=1.0, random_state=0).fit(x, y)
     terms = vectorizer.get_feature_names_out()
     in_window = np.asarray((x[len(ref):] > 0).sum(axis=0)).ravel()
     order = np.argsort(-model.coef_[0])
