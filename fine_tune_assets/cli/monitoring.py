@@ -67,6 +67,7 @@ def register(sub) -> None:
                    help="a dataset version id (or 'latest'), or a raw file (chat JSONL, or CSV / Parquet with "
                         "a mapping) that goes through ingest, scrub and validation first")
     p.add_argument("--policy", default=None, help="drift policy YAML (default: config/drift_policy.yaml)")
-    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 on drift (signal or confirmed), for CI")
+    p.add_argument("--fail-on-drift", action="store_true",
+                   help="exit 1 on drift (signal, confirmed, or confirmed during a cooldown), for CI")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=drift)
