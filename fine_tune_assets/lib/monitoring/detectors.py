@@ -31,7 +31,6 @@ from .policy import DriftPolicy
 _BINS = 10
 _MIN_CATEGORY = 10  # chi-squared's expected counts: pool what is rarer
 _TERM_OK = regex.compile(r"^[^\W\d_]{2,}(?: [^\W\d_]{2,})?$")  # letters only: no numbers, ids, e-mails
-_PLACEHOLDER_TERMS = regex.compile(r"^[a-z_]+ \d+$")
 
 
 @dataclass
@@ -253,8 +252,7 @@ def classifier_family(ref: Sequence[Profile], win: Sequence[Profile], policy: Dr
     in_window = np.asarray((x[len(ref):] > 0).sum(axis=0)).ravel()
     order = np.argsort(-model.coef_[0])
     top = [{"term": str(terms[i]), "weight": round(float(model.coef_[0][i]), 3), "window_records": int(in_window[i])}
-           for i in order if in_window[i] >= min_term_records and _TERM_OK.match(terms[i])
-           and not _PLACEHOLDER_TERMS.match(terms[i])][:n_terms]
+           for i in order if in_window[i] >= min_term_records and _TERM_OK.match(terms[i])][:n_terms]
     return FamilyResult(
         family="classifier", statistic=round(auc, 4), p_value=p_value,
         threshold=f"permutation p < {policy.alpha} and out-of-fold ROC AUC >= {cfg.min_auc}",

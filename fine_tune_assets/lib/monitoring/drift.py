@@ -35,7 +35,6 @@ from .policy import DRIFT_LOGIC_VERSION, DriftPolicy
 
 INSUFFICIENT, NO_DRIFT, SIGNAL, CONFIRMED, COOLDOWN, WITHHELD = (
     "insufficient_data", "no_drift", "signal", "confirmed", "cooldown", "withheld")
-DECISIONS = (INSUFFICIENT, NO_DRIFT, SIGNAL, CONFIRMED, COOLDOWN, WITHHELD)
 DRIFT_DECISIONS = (SIGNAL, CONFIRMED, COOLDOWN)
 
 

@@ -38,17 +38,17 @@ def resolve_reference(con, ref: str = PRODUCTION) -> Reference:
     """``production`` (or another stage), ``latest`` (the newest adapter), an adapter id, or a dataset
     version id; an adapter stands for the dataset version it was trained on."""
     wanted = (ref or PRODUCTION).strip().lower()
-    if wanted == PRODUCTION and PRODUCTION not in current_stages(con):
+    stages = current_stages(con)
+    if wanted == PRODUCTION and PRODUCTION not in stages:
         adapter = resolve_adapter(con, "latest")
         how = "no adapter holds production: the newest adapter"
     else:
         try:
             adapter = resolve_adapter(con, wanted)
-            how = f"adapter {wanted}" if wanted in (PRODUCTION, "latest") or wanted in current_stages(con) \
-                else "adapter named"
         except NotFound:
             version = resolve_dataset_version(con, wanted)
             return Reference(version["version_id"], Path(version["path"]), None, "dataset version named")
+        how = f"adapter {wanted}" if wanted == "latest" or wanted in stages else "adapter named"
     version = resolve_dataset_version(con, adapter["dataset_version"])
     return Reference(version["version_id"], Path(version["path"]), adapter["adapter_id"], how)
 
@@ -104,13 +104,3 @@ def _has(path: Path, column: str) -> bool:
     import pyarrow.parquet as pq
 
     return column in pq.read_schema(path).names
-
-
-def version_folder(con, ref: str) -> tuple[str, Path]:
-    version = resolve_dataset_version(con, ref)
-    return version["version_id"], Path(version["path"])
-
-
-def evaluations_for(con, reference_version: str) -> list[dict]:
-    return rows_as_dicts(con.execute(
-        "SELECT * FROM drift_evaluations WHERE reference_version = ? ORDER BY created_at", [reference_version]))
