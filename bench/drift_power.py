@@ -14,8 +14,9 @@ ingest, scrub and validate stages, as the train split of a dataset version would
   same support prompt), conversations twice as long (two conversations of one task joined), a
   doubled PII rate (every user turn gains one more placeholder), a shifted label mix in the triage
   answers (priority "urgent" for all; a window of 400, as the issue allows), a new system prompt
-  (same content). Also a new product line at 10% contamination. Reported: the share of windows
-  flagged (signal or stronger) and confirmed at once.
+  (same content). A shift that applies to some records only (product names, triage answers) takes
+  more records until the shifted share is reached. Also a new product line at 10% contamination.
+  Reported: the share of windows flagged (signal or stronger) and confirmed at once.
 
 Every evaluation is independent (no history), so "confirmed" here means a hard signal; in the
 pipeline a signal is confirmed by the next disjoint window too. Writes ``docs/results/drift_power.json``
@@ -97,7 +98,7 @@ GERMAN_ASSISTANT = ["Bitte starten Sie den Router neu und warten Sie zwei Minute
                     "Prüfen Sie bitte, ob alle Kabel fest sitzen.", "Ich leite Ihr Anliegen an die Abrechnung weiter."]
 
 
-def new_product_line(r: dict, rng: random.Random) -> dict:
+def new_product_line(r: dict, rng: random.Random) -> dict | None:
     messages = []
     for m in r["messages"]:
         text = m["content"]
@@ -105,7 +106,7 @@ def new_product_line(r: dict, rng: random.Random) -> dict:
             for old, new in NEW_PRODUCTS.items():
                 text = text.replace(old, new)
         messages.append({**m, "content": text})
-    return _rec(messages)
+    return None if messages == r["messages"] else _rec(messages)  # a record naming no product is no shift
 
 
 def another_language(r: dict, rng: random.Random) -> dict:
@@ -166,10 +167,16 @@ def shifted_window(pool: list[dict], shift: str, size: int, share: float, rng: r
                 shifted += 1
                 continue
         out.append(r)
-    if shifted < n_shift:  # label_shift needs triage records: take more of them
-        triage = [r for r in pool if r not in base and label_shift(r, rng) is not None]
-        extra = [label_shift(r, rng) for r in rng.sample(triage, min(n_shift - shifted, len(triage)))]
-        out = extra + out[len(extra):]
+    if shifted < n_shift:  # some shifts apply to some records only (triage answers, product names): take more
+        extra = []
+        for r in rng.sample(pool, len(pool)):
+            if len(extra) == n_shift - shifted:
+                break
+            if r not in base and (new := fn(r, rng, pool) if shift == "twice_as_long" else fn(r, rng)) is not None:
+                extra.append(new)
+        unshifted = [i for i, r in enumerate(out) if r in base]
+        for i, new in zip(unshifted, extra):
+            out[i] = new
     return out
 
 

@@ -50,6 +50,10 @@ def _drift_text(e) -> str:
     if moved:
         lines.append("  descriptors that moved: " + ", ".join(
             f"{m['descriptor']} ({m['scope']}, JS {m['js']})" for m in moved[:8]))
+    if e.over_represented_terms:
+        lines.append("  terms over-represented in the window: " + ", ".join(
+            f"{t['term']} ({t['window_share']:.0%} of window vs {t['reference_share']:.0%})"
+            for t in e.over_represented_terms[:8]))
     if e.top_terms:
         lines.append("  terms that tell the window apart: " + ", ".join(t["term"] for t in e.top_terms[:10]))
     lines += [f"  why: {reason}" for reason in r.reasons]

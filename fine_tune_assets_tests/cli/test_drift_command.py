@@ -44,9 +44,9 @@ def test_same_distribution_is_no_drift(versions):
     assert out["reference"]["version_id"] == reference
     assert "no adapter holds production" in out["reference"]["how"]
     assert out["n_window"] == out["n_candidate_new"] > 200  # new to the reference, held-out records excluded
-    for family in ("descriptors", "novelty", "classifier"):
+    for family in ("descriptors", "novelty", "terms", "classifier"):
         assert {"statistic", "p_value", "threshold", "flagged"} <= set(out["detectors"][family])
-    assert "window_ids" not in out and isinstance(out["top_terms"], list)
+    assert "window_ids" not in out and isinstance(out["top_terms"], list) and out["over_represented_terms"] == []
 
 
 def test_a_shifted_version_is_drift_and_fails_ci(versions):
@@ -54,6 +54,7 @@ def test_a_shifted_version_is_drift_and_fails_ci(versions):
     done = cli("drift", "--candidate", shifted, "--fail-on-drift", data_dir=root)
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith("drift: confirmed")
+    assert "terms over-represented in the window: " in done.stdout
     assert "solarlink" in done.stdout and "negative control (two halves of the reference): quiet" in done.stdout
     with connect(DataPaths(root).registry, read_only=True) as con:  # the command records nothing
         assert con.execute("SELECT count(*) FROM drift_evaluations").fetchone()[0] == 0

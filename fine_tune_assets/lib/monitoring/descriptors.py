@@ -1,7 +1,7 @@
 """What drift is measured on: a few numbers and categories per record, never its text.
 
 A record is a scrubbed chat (``messages``). Its profile holds the task it belongs to (the system
-prompt, hashed), sizes, language, the non-ASCII share, PII placeholders by entity type and, for
+prompt, hashed), sizes, language, the non-ASCII share, PII placeholders (in all and by entity type) and, for
 tasks with a response format, whether the answer complies and the values of its fields. The words
 are kept as a set only to compute out-of-vocabulary shares against a reference (``Vocabulary``).
 """
@@ -23,7 +23,7 @@ _MIN_LETTERS_FOR_LANGUAGE = 20
 NO_TASK = "(no system prompt)"
 
 # descriptors compared as distributions of numbers (KS) and of categories (chi-squared)
-NUMBERS = ("tokens", "turns", "user_words", "assistant_words", "non_ascii_share", "oov_share")
+NUMBERS = ("tokens", "turns", "user_words", "assistant_words", "non_ascii_share", "pii_placeholders", "oov_share")
 PII_BINS = ("0", "1", "2", "3+")
 
 
@@ -88,6 +88,8 @@ def profile(record_id: str, messages: Sequence[dict]) -> Profile:
             "user_words": float(len(_WORD.findall(user))),
             "assistant_words": float(sum(len(_WORD.findall(a)) for a in assistant)),
             "non_ascii_share": sum(not ch.isascii() for ch in text) / max(len(text), 1),
+            # all entity types together: a rise spread over several types moves no single type's bins
+            "pii_placeholders": float(sum(placeholders.values())),
         },
         categories=categories,
         words=frozenset(w.casefold() for w in _WORD.findall(text)),

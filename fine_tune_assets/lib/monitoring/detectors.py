@@ -6,6 +6,9 @@ acting on.
   over the family; a descriptor counts only if its Jensen-Shannon distance reaches the floor;
 * novelty: the share of window records more out-of-vocabulary than the reference's own quantile
   (scored leave-one-out), binomial test against the share the quantile implies, and a floor;
+* terms: words and word pairs over-represented in the window (a new product name, a new phrase),
+  one-sided hypergeometric test per term used by at least a few records of the pooled sample, Holm
+  over the terms; a term counts only if the share of window records using it rose by the floor;
 * classifier: can a model tell window from reference? TF-IDF word 1-2-grams fitted on the pooled
   sample (never on one side alone), logistic regression, out-of-fold ROC AUC, p-value from label
   permutations.
@@ -194,6 +197,56 @@ def novelty_family(ref: Sequence[Profile], win: Sequence[Profile], vocabulary: V
         details={"score": "out-of-vocabulary share of the record's distinct words (reference: leave-one-out)",
                  "reference_quantile": q, "score_threshold": round(threshold, 4), "novel": len(novel),
                  "expected_share": round(k / (n + 1), 4), "most_novel_record_ids": [p.record_id for p in most]},
+    )
+
+
+# ------------------------------------------------------------------ terms
+def terms_family(ref: Sequence[Profile], win: Sequence[Profile], policy: DriftPolicy,
+                 n_terms: int = 15) -> FamilyResult:
+    """Terms (letters-only word 1-2-grams) used by more window records than chance allows.
+
+    Given how many records of the pooled sample use a term, which of them are window records is,
+    under no drift, a draw without replacement: the hypergeometric distribution gives the exact
+    one-sided p-value. Every term used by at least ``min_records`` pooled records is tested (the
+    selection looks at the pooled count only, so it does not bias the test) and Holm corrects over
+    them. The classifier sees the same terms but spends its power on many weak ones; this test is
+    what catches a few new words confined to a tenth of the window."""
+    from scipy.stats import hypergeom
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    cfg = policy.terms
+    n, m = len(ref), len(win)
+    vectorizer = CountVectorizer(ngram_range=(1, 2), binary=True, min_df=cfg.min_records,
+                                 token_pattern=r"(?u)\b[^\W\d_]{2,}\b", dtype=np.int32)
+    try:
+        x = vectorizer.fit_transform([p.text for p in ref] + [p.text for p in win])
+    except ValueError:  # no term used by min_records records
+        x = None
+    if x is None or x.shape[1] == 0:
+        return FamilyResult(family="terms", statistic=0.0, p_value=None, threshold="no term to test",
+                            flagged=False, details={"terms_tested": 0})
+    in_ref = np.asarray(x[:n].sum(axis=0)).ravel()
+    in_win = np.asarray(x[n:].sum(axis=0)).ravel()
+    p_values = hypergeom.sf(in_win - 1, n + m, in_ref + in_win, m)
+    p_holm = np.array(holm(p_values.tolist()))
+    rise = in_win / m - in_ref / n
+    terms = vectorizer.get_feature_names_out()
+    hit = (p_holm < policy.alpha) & (rise >= cfg.min_share_increase) & (in_win >= cfg.min_records)
+    hit &= np.array([bool(_TERM_OK.match(t)) for t in terms])
+    flagged_idx = np.flatnonzero(hit)
+    using = np.asarray(x[n:][:, flagged_idx].sum(axis=1)).ravel() > 0  # window records using a flagged term
+    affected = float(using.mean()) if len(flagged_idx) else 0.0
+    order = flagged_idx[np.argsort(-rise[flagged_idx])]
+    top = [{"term": str(terms[i]), "window_share": round(float(in_win[i] / m), 4),
+            "reference_share": round(float(in_ref[i] / n), 4), "window_records": int(in_win[i]),
+            "p_holm": float(f"{p_holm[i]:.3g}")} for i in order[:n_terms]]
+    return FamilyResult(
+        family="terms", statistic=round(affected, 4), p_value=float(p_holm.min()),
+        threshold=f"Holm-adjusted hypergeometric p < {policy.alpha} and a rise of >= {cfg.min_share_increase} "
+                  f"in the share of window records using the term",
+        flagged=bool(len(flagged_idx)),
+        details={"statistic": "share of window records using at least one over-represented term",
+                 "terms_tested": int(x.shape[1]), "terms_flagged": len(flagged_idx), "top_terms": top},
     )
 
 

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..common.hashing import sha256_json
 from .descriptors import NUMBERS, Profile, add_answer_descriptors, add_oov, formatted_tasks, profile
-from .detectors import FamilyResult, classifier_family, descriptor_family, novelty_family
+from .detectors import FamilyResult, classifier_family, descriptor_family, novelty_family, terms_family
 from .policy import DRIFT_LOGIC_VERSION, DriftPolicy
 
 INSUFFICIENT, NO_DRIFT, SIGNAL, CONFIRMED, COOLDOWN, WITHHELD = (
@@ -108,6 +108,8 @@ def run_families(ref: list[Profile], win: list[Profile], policy: DriftPolicy,
         out["descriptors"] = descriptor_family(ref, win, policy)
     if policy.novelty.enabled:
         out["novelty"] = novelty_family(ref, win, vocabulary, policy)
+    if policy.terms.enabled:
+        out["terms"] = terms_family(ref, win, policy)
     if policy.classifier.enabled:
         out["classifier"] = classifier_family(ref, win, policy)
     return out

@@ -35,9 +35,15 @@ class DriftEvaluation:
     def top_terms(self) -> list[dict]:
         return self.report.detectors.get("classifier", {}).get("details", {}).get("top_terms", [])
 
+    @property
+    def over_represented_terms(self) -> list[dict]:
+        """The terms family's flagged terms: shares of window and reference records using each."""
+        return self.report.detectors.get("terms", {}).get("details", {}).get("top_terms", [])
+
     def to_dict(self) -> dict:
         return {**self.report.to_dict(), "reference": self.reference.to_dict(), "candidate": self.candidate,
                 "candidate_stages": self.candidate_stages, "top_terms": self.top_terms,
+                "over_represented_terms": self.over_represented_terms,
                 "response_format": self.response_format,
                 "policy": {"source": self.policy.source, "hash": self.policy.policy_hash}}
 

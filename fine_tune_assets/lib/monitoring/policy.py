@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..common.hashing import sha256_json
 
 # Bump when a detector or the decision logic changes in a way that changes decisions.
-DRIFT_LOGIC_VERSION = "1"
+DRIFT_LOGIC_VERSION = "2"
 
 
 class DriftPolicyError(ValueError):
@@ -50,6 +50,14 @@ class NoveltyPolicy(_Strict):
     min_rate: float = Field(0.03, ge=0, le=1, description="The novel share must be at least this")
 
 
+class TermsPolicy(_Strict):
+    enabled: bool = True
+    min_records: int = Field(5, ge=2, description="Terms used by fewer pooled records are not tested; a flagged "
+                                                 "term is used by at least this many window records")
+    min_share_increase: float = Field(0.03, ge=0, le=1, description="A term counts only if the share of window "
+                                                                    "records using it rose by this much")
+
+
 class ClassifierPolicy(_Strict):
     enabled: bool = True
     folds: int = Field(5, ge=2)
@@ -75,6 +83,7 @@ class DriftPolicy(_Strict):
     window: WindowPolicy = WindowPolicy()
     descriptors: DescriptorPolicy = DescriptorPolicy()
     novelty: NoveltyPolicy = NoveltyPolicy()
+    terms: TermsPolicy = TermsPolicy()
     classifier: ClassifierPolicy = ClassifierPolicy()
     confirmation: ConfirmationPolicy = ConfirmationPolicy()
     cooldown_hours: float = Field(24.0, ge=0, description="No retraining request this soon after the last one")
@@ -82,7 +91,7 @@ class DriftPolicy(_Strict):
 
     @property
     def families(self) -> list[str]:
-        return [name for name in ("descriptors", "novelty", "classifier") if getattr(self, name).enabled]
+        return [name for name in ("descriptors", "novelty", "terms", "classifier") if getattr(self, name).enabled]
 
     def canonical(self) -> dict:
         return {**self.model_dump(), "logic_version": DRIFT_LOGIC_VERSION}

@@ -47,8 +47,16 @@ def markdown(e: DriftEvaluation, evaluation_id: str | None = None, event_seq: in
         novelty = r.detectors.get("novelty", {}).get("details", {})
         if novelty.get("most_novel_record_ids"):
             lines += ["## Most novel records (ids)", "", *[f"- `{i}`" for i in novelty["most_novel_record_ids"]], ""]
+        if e.over_represented_terms:
+            lines += ["## Terms over-represented in the window", "",
+                      "Used by at least five window records; letters only (no numbers, ids or addresses).", "",
+                      "| term | window records using it | reference records using it | window records | Holm p |",
+                      "| --- | ---: | ---: | ---: | ---: |"]
+            lines += [f"| {t['term']} | {t['window_share']:.1%} | {t['reference_share']:.1%} | {t['window_records']} | "
+                      f"{_p(t['p_holm'])} |" for t in e.over_represented_terms]
+            lines.append("")
         if e.top_terms:
-            lines += ["## Terms that tell the window apart", "",
+            lines += ["## Terms that tell the window apart (classifier)", "",
                       "Seen in at least five window records; letters only (no numbers, ids or addresses).", "",
                       ", ".join(f"{t['term']} ({t['window_records']})" for t in e.top_terms), ""]
     lines += [f"Policy `{e.policy.policy_hash[:12]}` ({e.policy.source}), drift logic {r.logic_version}."]
@@ -68,10 +76,12 @@ def plot_descriptors(e: DriftEvaluation, path: Path) -> Path | None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 5.5), dpi=100, layout="tight")
+    cols = 4
+    rows = -(-len(NUMBERS) // cols)
+    fig = Figure(figsize=(12, 2.8 * rows), dpi=100, layout="tight")
     FigureCanvasAgg(fig)
     for i, name in enumerate(NUMBERS):
-        ax = fig.add_subplot(2, 3, i + 1)
+        ax = fig.add_subplot(rows, cols, i + 1)
         ref, win = (np.asarray(v, dtype=float) for v in dists[name])
         pooled = np.concatenate([ref, win])
         hi = float(np.quantile(pooled, 0.99)) if len(pooled) else 1.0

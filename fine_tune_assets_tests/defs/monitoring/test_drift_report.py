@@ -78,7 +78,7 @@ def test_confirmed_drift_is_recorded_reported_and_checked(data_dir):
     payload = event["payload"] if isinstance(event["payload"], dict) else json.loads(event["payload"])
     assert payload["reference_adapter"] == adapter and payload["candidate"] == candidate
     assert payload["window_ids_sha256"] == row["window_ids_sha256"] and payload["decision"] == "confirmed"
-    assert set(payload["detectors"]) == {"descriptors", "novelty", "classifier"}
+    assert set(payload["detectors"]) == {"descriptors", "novelty", "terms", "classifier"}
 
     folder = data_dir / "monitoring" / "drift" / row["evaluation_id"]
     assert {p.name for p in folder.iterdir()} == {"report.json", "report.md", "descriptors.png"}

@@ -48,7 +48,7 @@ def _new_product_line(i: int) -> dict:
 
 def test_policy_file_is_valid_and_hashed():
     policy = load_drift_policy(REPO / "data" / "config" / "drift_policy.yaml")
-    assert policy.window.min_records == 200 and policy.families == ["descriptors", "novelty", "classifier"]
+    assert policy.window.min_records == 200 and policy.families == ["descriptors", "novelty", "terms", "classifier"]
     assert len(policy.policy_hash) == 64 and policy.policy_hash == load_drift_policy(policy.source).policy_hash
     assert DriftPolicy(alpha=0.05).policy_hash != policy.policy_hash
 
@@ -81,8 +81,9 @@ def test_same_distribution_is_no_drift_and_the_report_holds_no_text(chats):
     report = evaluate_drift(reference, candidate, DriftPolicy(), now=NOW)
     assert report.decision == NO_DRIFT, report.reasons
     assert report.n_window == len(candidate) and not any(r["flagged"] for r in report.control.values())
-    assert set(report.detectors) == {"descriptors", "novelty", "classifier"}
+    assert set(report.detectors) == {"descriptors", "novelty", "terms", "classifier"}
     assert report.detectors["classifier"]["statistic"] < 0.6
+    assert report.detectors["terms"]["details"]["terms_tested"] > 100
     dumped = json.dumps(report.to_dict())
     for record in candidate[:50]:
         for m in record["messages"]:
@@ -103,6 +104,26 @@ def test_a_new_product_line_in_another_language_is_confirmed_at_once(chats):
     assert "solarlink" in terms and all(not any(ch.isdigit() for ch in t) for t in terms)
     novel = set(detectors["novelty"]["details"]["most_novel_record_ids"])
     assert novel <= {r["record_id"] for r in shifted[180:]}
+
+
+def test_a_new_name_in_a_tenth_of_the_window_is_caught_by_the_terms(chats):
+    """Ten percent of the window name a product the reference never saw, in otherwise familiar
+    conversations: too little to move a descriptor, and the terms test still sees it."""
+    reference, same = chats[:300], chats[300:500]
+
+    def renamed(record: dict) -> dict:
+        return _record([{**m, "content": m["content"] + " The QuantaDock 7 hub keeps rebooting."}
+                        if m["role"] == "user" else m for m in record["messages"]])
+
+    window = same[:180] + [renamed(r) for r in same[180:]]
+    terms = evaluate_drift(reference, window, DriftPolicy(), now=NOW).detectors["terms"]
+    assert terms["flagged"] and 0.1 <= terms["statistic"] < 0.15  # "hub" is in a few other records
+    top = {t["term"]: t for t in terms["details"]["top_terms"]}
+    assert "quantadock" in top and top["quantadock"]["window_records"] == 20
+    assert top["quantadock"]["reference_share"] == 0.0
+    assert not any(ch.isdigit() for t in top for ch in t)
+    clean = evaluate_drift(reference, same, DriftPolicy(), now=NOW).detectors["terms"]
+    assert not clean["flagged"] and clean["details"]["top_terms"] == []
 
 
 def test_a_small_window_is_insufficient_data(chats):
