@@ -12,3 +12,8 @@ LORA_ADAPTER = dg.AssetKey("lora_adapter")
 EVAL_REPORT = dg.AssetKey("eval_report")
 MODEL_DOSSIER = dg.AssetKey("model_dossier")
 DRIFT_REPORT = dg.AssetKey("drift_report")
+
+# Training and evaluation load a model each and fill the machine's accelerator (or its cores): the
+# instance's ``concurrency.pools.default_limit: 1`` (dagster.yaml) lets one step of this pool run at a
+# time, across all runs, so a drift retrain never trains beside a manual run.
+ACCELERATOR_POOL = "accelerator"

@@ -10,7 +10,7 @@ from fine_tune_assets.lib.models.base_model import resolve_base_model
 from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.resolve import NotFound, resolve_adapter
 
-from ..keys import LORA_ADAPTER
+from ..keys import ACCELERATOR_POOL, LORA_ADAPTER
 from ..openlineage import emits_openlineage
 from ..pipes import launch_worker, run_folder
 from ..resources import PipelineResource
@@ -24,7 +24,8 @@ class EvalReportConfig(dg.Config):
     device: str = Field(default="auto", description="auto | cpu | cuda")
 
 
-@dg.asset(group_name="evaluation", code_version=EVAL_CODE_VERSION, deps=[LORA_ADAPTER], kinds={"pytorch"})
+@dg.asset(group_name="evaluation", code_version=EVAL_CODE_VERSION, deps=[LORA_ADAPTER], kinds={"pytorch"},
+          pool=ACCELERATOR_POOL)
 @emits_openlineage
 def eval_report(context: dg.AssetExecutionContext, config: EvalReportConfig, pipeline: PipelineResource,
                 pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:

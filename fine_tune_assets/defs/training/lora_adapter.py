@@ -11,7 +11,7 @@ from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.erasures import erased_records_in
 from fine_tune_assets.lib.registry.resolve import LATEST, NotFound, resolve_dataset_version
 
-from ..keys import BASE_MODEL, DATASET_VERSION
+from ..keys import ACCELERATOR_POOL, BASE_MODEL, DATASET_VERSION
 from ..openlineage import emits_openlineage
 from ..pipes import launch_worker, run_folder
 from ..resources import PipelineResource
@@ -65,7 +65,7 @@ class LoraTrainingConfig(dg.Config):
 
 
 @dg.asset(group_name="training", code_version=LORA_CODE_VERSION, deps=[DATASET_VERSION, BASE_MODEL],
-          kinds={"pytorch", "peft"})
+          kinds={"pytorch", "peft"}, pool=ACCELERATOR_POOL)
 @emits_openlineage
 def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, pipeline: PipelineResource,
                  pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:

@@ -1,0 +1,52 @@
+"""Training and evaluation are serialized: they share a pool, and the instance's pool limit really
+holds a second run's step back under the in-process executor the jobs use."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from fine_tune_assets.definitions import defs as load_definitions
+from fine_tune_assets.defs.keys import ACCELERATOR_POOL, EVAL_REPORT, LORA_ADAPTER
+from fine_tune_assets_tests.factories import REPO
+
+PROBE = Path(__file__).with_name("pool_probe.py")
+
+
+def test_training_and_evaluation_share_the_accelerator_pool():
+    graph = load_definitions().resolve_asset_graph()
+    for key in (LORA_ADAPTER, EVAL_REPORT):
+        assert graph.get(key).pools == {ACCELERATOR_POOL}, key
+
+
+def test_the_repository_instance_limits_the_pool_and_sensor_retrains(tmp_path):
+    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.pool_config.default_pool_limit == 1
+        limits = concurrency.run_queue_config.tag_concurrency_limits
+        assert {"key": "fine_tune_assets/trigger", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 60
+
+
+def test_a_second_run_waits_for_the_pool_slot(tmp_path):
+    """Two runs started together on an instance configured like the repository's: the second one's step
+    is blocked until the first one's step ends (the Dagster CLI, two processes, one SQLite instance)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    log = tmp_path / "probe.jsonl"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "POOL_PROBE_LOG": str(log), "PYTHONPATH": str(REPO)}
+    dagster = Path(sys.executable).parent / "dagster"
+    command = [str(dagster), "job", "execute", "-f", str(PROBE), "-j", "probe_job"]
+    runs = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=180)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    first, second = sorted((json.loads(line) for line in log.read_text().splitlines()), key=lambda r: r["start"])
+    assert second["start"] >= first["end"], (first, second)
+    assert any(f"blocked by limit for pool {ACCELERATOR_POOL}" in out for out in outputs)
