@@ -21,9 +21,10 @@ pipeline_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,  # training and evaluation run in their own processes (Pipes)
     config=INFO_LOGS)
 
-drift_retrain_job = dg.define_asset_job(
-    "drift_retrain_job", selection=dg.AssetSelection.assets("lora_adapter", "eval_report", "model_dossier"),
-    description="Retrain on a drifted dataset version (started by the drift_on_new_data sensor, pinned to that "
-                "version by its run config), evaluate against the base model and write the audit dossier.",
+retrain_job = dg.define_asset_job(
+    "retrain_job", selection=dg.AssetSelection.assets("lora_adapter", "eval_report", "model_dossier"),
+    description="Retrain on a pinned dataset version (started by the drift_on_new_data and erasure_retrain sensors, "
+                "pinned by their run config), evaluate it against the base model and the adapter in production, and "
+                "write the audit dossier.",
     executor_def=dg.in_process_executor,
     config=INFO_LOGS)

@@ -1,4 +1,9 @@
-"""drift_on_new_data: turn a confirmed drift decision into one retraining run, and nothing else."""
+"""The retraining sensors: each turns recorded evidence into at most one retraining run (retrain_job),
+and computes nothing itself.
+
+* drift_on_new_data: a confirmed drift decision (drift_report's materialization);
+* erasure_retrain: an erasure that flagged the adapter in production or staging ``needs_retraining``.
+"""
 
 import json
 
@@ -7,6 +12,8 @@ import dagster as dg
 from fine_tune_assets.lib.monitoring.drift import CONFIRMED
 from fine_tune_assets.lib.monitoring.store import DRIFT_CODE_VERSION, mark_retrain_requested
 from fine_tune_assets.lib.registry.connection import connect
+from fine_tune_assets.lib.registry.erasures import erased_stage_holders
+from fine_tune_assets.lib.registry.resolve import LATEST, NotFound, resolve_dataset_version
 
 from ..jobs import INFO_LOGS
 from ..keys import DRIFT_REPORT
@@ -20,7 +27,7 @@ def _value(metadata: dict, key: str):
     return getattr(entry, "value", entry)
 
 
-@dg.asset_sensor(asset_key=DRIFT_REPORT, job_name="drift_retrain_job", minimum_interval_seconds=30,
+@dg.asset_sensor(asset_key=DRIFT_REPORT, job_name="retrain_job", minimum_interval_seconds=30,
                  default_status=dg.DefaultSensorStatus.STOPPED, required_resource_keys={"pipeline"},
                  description="Reads each drift_report decision (it computes nothing). On 'confirmed' it requests "
                              "one retraining run (lora_adapter, eval_report, model_dossier) pinned to the candidate "
@@ -46,3 +53,38 @@ def drift_on_new_data(context: dg.SensorEvaluationContext, asset_event: dg.Event
         tags={TRIGGER_TAG: "drift", "fine_tune_assets/drift_evaluation": str(evaluation_id),
               "fine_tune_assets/drift_ledger_seq": str(seq), "fine_tune_assets/drift_reference": reference,
               "fine_tune_assets/drift_candidate": candidate, "fine_tune_assets/drift_scores": json.dumps(scores)})
+
+
+ERASURE_CODE_VERSION = "erasure-retrain-1"
+
+
+@dg.sensor(job_name="retrain_job", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED,
+           required_resource_keys={"pipeline"},
+           description="Reads the registry (it computes nothing). When an erasure flagged the adapter holding "
+                       "production or staging as needs_retraining, it requests one retraining run on the newest "
+                       "dataset version without erased records; the run key comes from the erasure request, so one "
+                       "request never trains twice.")
+def erasure_retrain(context: dg.SensorEvaluationContext):
+    pipeline: PipelineResource = context.resources.pipeline
+    registry = pipeline.paths.registry
+    if not registry.exists():
+        return dg.SkipReason("no registry yet")
+    with connect(registry, read_only=True) as con:
+        due = erased_stage_holders(con)
+        if not due:
+            return dg.SkipReason("no adapter in production or staging is flagged needs_retraining")
+        try:
+            version = resolve_dataset_version(con, LATEST)["version_id"]
+        except NotFound as exc:
+            return dg.SkipReason(f"an erasure flagged a staged adapter, but there is no clean version to retrain "
+                                 f"on: {exc}")
+    requests = []
+    for request_id, holders in sorted(due.items()):
+        replaces = holders.get("production") or holders["staging"]
+        requests.append(dg.RunRequest(
+            run_key=f"erasure-{request_id[:16]}-{ERASURE_CODE_VERSION}",
+            run_config={**INFO_LOGS, "ops": {"lora_adapter": {"config": {"dataset_version": version}}}},
+            tags={TRIGGER_TAG: "erasure", "fine_tune_assets/erasure_request": request_id,
+                  "fine_tune_assets/erasure_version": version, "fine_tune_assets/erasure_replaces": replaces,
+                  "fine_tune_assets/erasure_stages": ",".join(sorted(holders))}))
+    return requests

@@ -1,5 +1,7 @@
 """lora_adapter: a LoRA adapter trained on a pinned dataset version, in its own process (Pipes)."""
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -64,6 +66,18 @@ class LoraTrainingConfig(dg.Config):
         return TrainingConfig.from_dict(values)
 
 
+def run_trigger(tags: Mapping[str, str]) -> dict | None:
+    """What started this run, from the tags a sensor set (``fine_tune_assets/trigger`` and the evidence:
+    drift evaluation id, ledger seq, versions and scores, or the erasure request); None for a manual run."""
+    prefix = "fine_tune_assets/"
+    found = {k.removeprefix(prefix): v for k, v in tags.items() if k.startswith(prefix)}
+    if "trigger" not in found:
+        return None
+    if "drift_scores" in found:
+        found["drift_scores"] = json.loads(found["drift_scores"])
+    return found
+
+
 @dg.asset(group_name="training", code_version=LORA_CODE_VERSION, deps=[DATASET_VERSION, BASE_MODEL],
           kinds={"pytorch", "peft"}, pool=ACCELERATOR_POOL)
 @emits_openlineage
@@ -94,6 +108,7 @@ def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, 
         "dataset_version": dataset["version_id"], "base_model": identity.to_dict(),
         "config": training.to_dict(), "run_dir": str(run_dir), "adapters_dir": str(paths.adapters),
         "registry": str(paths.registry), "repo": str(SOURCE_ROOT), "run_id": context.run_id,
+        "trigger": run_trigger(context.run.tags),
     }
     context.log.info(f"training on dataset {dataset['version_id'][:12]} ({dataset['n_train']} train / "
                      f"{dataset['n_eval']} eval) from {identity.name}, config {training.config_hash[:12]}")

@@ -43,3 +43,18 @@ def needs_retraining(con, adapter_id: str) -> bool:
     """Whether an erasure flagged the adapter: it was trained on a version holding an erased record."""
     return con.execute("SELECT count(*) FROM adapter_flags WHERE adapter_id = ? AND flag = ?",
                        [adapter_id, NEEDS_RETRAINING]).fetchone()[0] > 0
+
+
+def erased_stage_holders(con, stages: tuple[str, ...] = ("production", "staging")) -> dict[str, dict[str, str]]:
+    """{erasure request id: {stage: adapter id}}: the holders of ``stages`` that an erasure flagged
+    ``needs_retraining``, by the newest request that flagged each (what a retraining answers)."""
+    from .stages import current_stages
+
+    holders = {stage: a for stage, a in current_stages(con).items() if stage in stages}
+    due: dict[str, dict[str, str]] = {}
+    for stage, adapter_id in holders.items():
+        row = con.execute("SELECT request_id FROM adapter_flags WHERE adapter_id = ? AND flag = ? "
+                          "ORDER BY created_at DESC LIMIT 1", [adapter_id, NEEDS_RETRAINING]).fetchone()
+        if row is not None:
+            due.setdefault(row[0], {})[stage] = adapter_id
+    return due

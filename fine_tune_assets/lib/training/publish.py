@@ -75,8 +75,12 @@ def model_card(adapter_id: str, lineage: dict) -> str:
 
 def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path, dataset_version: str,
                     base_model: dict, training_config: dict, training_config_hash: str, metrics: dict,
-                    started_at: datetime, repo: Path, run_id: str | None = None) -> tuple[str, Path, dict]:
-    """Move a finished adapter folder to ``adapters/<adapter_id>/`` with lineage and card; register it."""
+                    started_at: datetime, repo: Path, run_id: str | None = None,
+                    trigger: dict | None = None) -> tuple[str, Path, dict]:
+    """Move a finished adapter folder to ``adapters/<adapter_id>/`` with lineage and card; register it.
+
+    ``trigger``: why the run was started when a sensor started it (the run's ``fine_tune_assets/*``
+    tags: ``trigger`` drift or erasure, the drift evaluation and ledger seq, or the erasure request)."""
     adapter_id = adapter_content_hash(run_folder)
     lineage = {
         "adapter_id": adapter_id,
@@ -92,6 +96,7 @@ def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path, datase
         "started_at": started_at.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
         "run_id": run_id,
+        "trigger": trigger or None,
     }
     (run_folder / "lineage.json").write_text(json.dumps(lineage, indent=2, sort_keys=True))
     (run_folder / "README.md").write_text(model_card(adapter_id, lineage))

@@ -20,6 +20,24 @@ def _wall_seconds(lineage: dict) -> float | None:
     return None
 
 
+def trigger_text(trigger: dict | None) -> str:
+    """Why the training run was started, from the trigger lineage.json recorded (the run's sensor tags)."""
+    if not trigger:
+        return "started by hand or by a schedule (no sensor trigger recorded)"
+    kind = trigger.get("trigger")
+    if kind == "drift":
+        scores = ", ".join(f"{k} {v}" for k, v in sorted((trigger.get("drift_scores") or {}).items()))
+        text = (f"confirmed drift: drift evaluation {trigger.get('drift_evaluation')} (ledger seq "
+                f"{trigger.get('drift_ledger_seq')}), reference dataset {str(trigger.get('drift_reference'))[:12]}, "
+                f"candidate dataset {str(trigger.get('drift_candidate'))[:12]}")
+        return text + (f"; scores {scores}" if scores else "")
+    if kind == "erasure":
+        return (f"erasure request {trigger.get('erasure_request')}: retrained on dataset "
+                f"{str(trigger.get('erasure_version'))[:12]}, published without the erased records, to replace "
+                f"adapter {str(trigger.get('erasure_replaces'))[:12]}")
+    return f"sensor trigger {kind!r}: " + ", ".join(f"{k} {v}" for k, v in sorted(trigger.items()) if k != "trigger")
+
+
 def identity(ctx: DossierContext) -> dict:
     a, lineage, metrics = ctx.adapter, ctx.lineage, ctx.metrics
     base = lineage.get("base_model") or load_json(a["base_model"]) or {}
@@ -37,6 +55,7 @@ def identity(ctx: DossierContext) -> dict:
         item("adapter folder", str(ctx.adapter_dir)),
         item("registered at", iso_time(a["created_at"])),
         item("Dagster run id", a.get("run_id"), gap=None if a.get("run_id") else "trained outside a Dagster run"),
+        item("trained because", trigger_text(lineage.get("trigger"))),
         item("base model", base.get("name")),
         item("base model source", base.get("source")),
         item("base model revision", base.get("revision")),
