@@ -37,11 +37,18 @@ def main(request_path: str) -> None:
     with open_dagster_pipes() as pipes:
         report = evaluate_adapter(adapter_dir, request["base_model_dir"], request["dataset_dir"], spec,
                                   device=request.get("device", "auto"), progress=pipes.log.info,
-                                  is_clean=_residual_pii_filter(request.get("scrub_policy")))
+                                  is_clean=_residual_pii_filter(request.get("scrub_policy")),
+                                  champion=request.get("champion"))
+        if report["champion"] is None:
+            report["champion"] = {"none": request.get("no_champion") or "no adapter in production to compare with"}
         folder = write_report(report, adapter_dir)
         eval_id = record_evaluation(Path(request["registry"]), report, folder / "eval_report.json")
         base, tuned, gate = report["metrics"]["base"], report["metrics"]["fine_tuned"], report["gate"]
         pipes.log.info(f"promotion gate {'PASSED' if gate['passed'] else 'FAILED'}: {'; '.join(gate['reasons'])}")
+        champion = report["champion"]
+        if "passed" in champion:
+            pipes.log.info(f"champion/challenger {'PASSED' if champion['passed'] else 'FAILED'} against "
+                           f"{champion['champion_adapter_id'][:12]}: {'; '.join(champion['reasons'])}")
 
         def number(value):
             return {"raw_value": None if value is None else round(float(value), 4), "type": "float"} \
@@ -64,6 +71,7 @@ def main(request_path: str) -> None:
                 "eval_loss_fine_tuned": number(tuned["eval_loss"]),
                 "general_loss_change": number(report["regression"]["relative_change"]),
                 "promotion_gate_passed": {"raw_value": gate["passed"], "type": "bool"},
+                "champion": champion.get("champion_adapter_id") or champion["none"],
                 "summary": {"raw_value": (folder / "report.md").read_text(encoding="utf-8"), "type": "md"},
             },
             data_version=eval_id,

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from fine_tune_assets.lib.evaluation.champion import find_champion
 from fine_tune_assets.lib.models.base_model import resolve_base_model
 from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.resolve import NotFound, resolve_adapter
@@ -32,8 +33,10 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalReportConfig, pip
     """Evaluates an adapter (default: the latest ``lora_adapter`` materialization) against its base model on
     the held-out split of the dataset version it was trained on: eval loss and perplexity, greedy answers to
     every held-out prompt scored for format compliance, field accuracy and domain terms, and a regression
-    check on general prompts. The Markdown/HTML report (with the loss curve) lands in ``<adapter>/eval/``;
-    the promotion gate check blocks when the adapter does not beat its base model."""
+    check on general prompts. When another adapter holds production it answers the same prompts too
+    (champion/challenger, overall and on the records its data never held). The Markdown/HTML report (with
+    the loss curve) lands in ``<adapter>/eval/``; the promotion gate check blocks when the adapter does not
+    beat its base model, the champion_challenger check when it trails the adapter in production."""
     paths = pipeline.paths
     if config.adapter_id:
         with connect(paths.registry, read_only=True) as con:
@@ -63,9 +66,14 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalReportConfig, pip
     spec = Path(config.spec) if config.spec else paths.evaluation_spec
     if not spec.exists():
         raise dg.Failure(f"evaluation spec {spec} not found (see data/config/evaluation.yaml in the repository)")
+    champion, no_champion = find_champion(paths.registry, adapter_id, identity.identity_hash)
     request = {"adapter_dir": str(adapter_dir), "base_model_dir": identity.path, "dataset_dir": row[0],
                "spec_path": str(spec), "device": config.device, "registry": str(paths.registry),
-               "scrub_policy": str(pipeline.policy_path()) if pipeline.policy_path() else None}
+               "scrub_policy": str(pipeline.policy_path()) if pipeline.policy_path() else None,
+               "champion": champion, "no_champion": no_champion}
+    if champion:
+        context.log.info(f"also comparing with the adapter in production, {champion['adapter_id'][:12]} "
+                         f"(champion/challenger)")
     context.log.info(f"evaluating adapter {adapter_id[:12]} on the held-out split of dataset "
                      f"{lineage['dataset_version'][:12]} with {spec}")
     return launch_worker(context, pipes_subprocess_client, "evaluation", request,

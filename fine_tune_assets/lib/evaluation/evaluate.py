@@ -31,8 +31,8 @@ from ..common.hashing import record_id_for, sha256_file
 from ..common.render import percent
 from ..models.chat_template import read_conversations, tokenize_split, training_chat_template
 from ..models.loading import load_base_model, peft_wrapping, resolve_device
-from .gate import promotion_gate
-from .inference import Progress, model_pass
+from .gate import champion_gate, promotion_gate
+from .inference import Progress, assistant_loss, model_pass
 from .report import pick_examples
 from .scoring import score_generations, split_prompt
 from .spec import EvalSpec
@@ -40,10 +40,13 @@ from .spec import EvalSpec
 
 def evaluate_adapter(adapter_dir: str | Path, base_model_dir: str | Path, dataset_dir: str | Path, spec: EvalSpec,
                      device: str = "auto", progress: Progress | None = None,
-                     is_clean: Callable[[str], bool] | None = None) -> dict:
+                     is_clean: Callable[[str], bool] | None = None, champion: dict | None = None) -> dict:
     """Evaluate base vs fine-tuned on ``dataset_dir/eval.jsonl``; return the report dict (see module docstring).
 
     ``is_clean(text)`` decides whether a text may appear in the report's examples (a residual-PII scan).
+    ``champion`` ({adapter_id, adapter_dir, known_record_ids}): the adapter in production, on the same base
+    model; it answers the same prompts as a third side, and ``report["champion"]`` compares the two on the
+    primary metric overall and on the records its dataset version never held (``known_record_ids``).
     """
     from peft import PeftModel
 
@@ -65,19 +68,33 @@ def evaluate_adapter(adapter_dir: str | Path, base_model_dir: str | Path, datase
     say(f"loading {base_model_dir} + adapter on {device}")
     with peft_wrapping():
         model = PeftModel.from_pretrained(load_base_model(base_model_dir, device), str(adapter_dir))
+        if champion:
+            say(f"loading the adapter in production, {champion['adapter_id'][:12]}, as the champion")
+            model.load_adapter(str(champion["adapter_dir"]), adapter_name="champion")
     model.eval()
-    metrics, answers, scores = {}, {}, {}
-    for side in ("base", "fine_tuned"):
+    known = set(champion["known_record_ids"]) if champion else set()
+    new_rows = [i for i, m in enumerate(conversations) if record_id_for(m) not in known]
+    metrics, answers, scores, new_loss = {}, {}, {}, {}
+    for side in ("base", "fine_tuned", "champion") if champion else ("base", "fine_tuned"):
         started = time.perf_counter()
+        if side != "base":
+            model.set_adapter("champion" if side == "champion" else "default")
         with model.disable_adapter() if side == "base" else nullcontext():
             metrics[side], answers[side] = model_pass(model, tokenizer, eval_rows, general_rows, prompts, spec,
                                                       say, side)
+            if champion and side != "base" and new_rows:
+                new_loss[side] = assistant_loss(model, [eval_rows[i] for i in new_rows], tokenizer.pad_token_id,
+                                                spec.loss_batch_size)[0]
         scores[side] = score_generations(spec, references, answers[side])
         metrics[side].update({k: v for k, v in scores[side].items() if k != "per_example"})
         metrics[side]["seconds"] = time.perf_counter() - started
         say(f"{side}: eval loss {metrics[side]['eval_loss']:.4f}, format compliance "
             f"{percent(metrics[side]['format_compliance'])}, field accuracy {percent(metrics[side]['field_accuracy'])}")
     regression, gate = promotion_gate(spec, metrics["base"], metrics["fine_tuned"])
+    champion_report = _champion(spec, champion, metrics, answers, references, new_rows, new_loss) \
+        if champion else None
+    answers.pop("champion", None)
+    metrics.pop("champion", None)  # in report["champion"]["metrics"]: "metrics" stays base vs fine-tuned
     examples, withheld = pick_examples(spec, prompts, references, answers, scores, is_clean)
     return {
         "adapter_id": lineage.get("adapter_id", adapter_dir.name),
@@ -93,6 +110,7 @@ def evaluate_adapter(adapter_dir: str | Path, base_model_dir: str | Path, datase
         "metrics": metrics,
         "regression": regression,
         "gate": gate,
+        "champion": champion_report,
         "examples": examples,
         "examples_withheld_for_pii": withheld,
         "generations": [{"index": i, "base": answers["base"][i], "fine_tuned": answers["fine_tuned"][i],
@@ -101,6 +119,24 @@ def evaluate_adapter(adapter_dir: str | Path, base_model_dir: str | Path, datase
                         for i in range(len(prompts))],
         "training": _training_summary(lineage),
     }
+
+
+def _champion(spec: EvalSpec, champion: dict, metrics: dict, answers: dict, references: list[str],
+              new_rows: list[int], new_loss: dict) -> dict:
+    """The champion/challenger comparison on the primary metric: overall, and on the new records."""
+    primary = spec.primary_metric
+
+    def on_new(side: str):
+        if primary == "eval_loss":
+            return new_loss.get(side)
+        return score_generations(spec, [references[i] for i in new_rows],
+                                 [answers[side][i] for i in new_rows])[primary] if new_rows else None
+
+    scopes = {"overall": {"champion": metrics["champion"].get(primary),
+                          "challenger": metrics["fine_tuned"].get(primary), "n": len(references)},
+              "new_records": {"champion": on_new("champion"), "challenger": on_new("fine_tuned"),
+                              "n": len(new_rows)}}
+    return {**champion_gate(spec, champion["adapter_id"], scopes), "metrics": metrics["champion"]}
 
 
 def _held_out(dataset_dir: Path) -> list[list[dict]]:

@@ -40,3 +40,25 @@ def promotion_gate(spec: EvalSpec, base: dict, fine_tuned: dict) -> tuple[dict, 
     gate = {"primary_metric": primary, "higher_is_better": higher, "base": b, "fine_tuned": f,
             "passed": passed, "reasons": reasons}
     return regression, gate
+
+
+def champion_gate(spec: EvalSpec, champion_id: str, scopes: dict[str, dict]) -> dict:
+    """Challenger (the adapter under evaluation) against champion (the adapter in production), on the
+    primary metric, per scope ({"overall": {"champion": x, "challenger": y, "n": n}, "new_records": ...}):
+    the challenger may trail by at most ``champion_tolerance`` (relative) in every scope that could be
+    measured. A scope without records or without a measurable metric is reported, not failed."""
+    primary, higher = spec.primary_metric, PRIMARY_METRICS[spec.primary_metric]
+    tol = spec.champion_tolerance
+    reasons, passed = [], True
+    for scope, values in scopes.items():
+        c, f, n = values.get("champion"), values.get("challenger"), values.get("n", 0)
+        if not n or c is None or f is None:
+            reasons.append(f"{scope}: {primary} not measurable ({n} records)")
+            continue
+        floor = c * (1 - tol) if higher else c * (1 + tol)
+        ok = f >= floor if higher else f <= floor
+        passed &= ok
+        reasons.append(f"{scope} ({n} records): {primary} {f:.3f} vs production {c:.3f} "
+                       f"({'within' if ok else 'beyond'} the {tol:.0%} tolerance)")
+    return {"champion_adapter_id": champion_id, "primary_metric": primary, "higher_is_better": higher,
+            "tolerance": tol, "scopes": scopes, "passed": passed, "reasons": reasons}

@@ -73,6 +73,14 @@ def _rows(report: dict) -> dict:
                   f"{signed_percent(reg.get('relative_change'))} vs threshold {signed_percent(reg.get('threshold'))} → "
                   + {True: "PASSED", False: "FAILED"}.get(reg.get("passed"), NA)) if reg else NA
 
+    champion = report.get("champion") or {}
+    if "passed" in champion:
+        champion_text = (f"against adapter {text(champion.get('champion_adapter_id'))[:12]} (production): "
+                         + "; ".join(map(str, champion.get("reasons") or [])) + " → "
+                         + {True: "PASSED", False: "FAILED"}.get(champion.get("passed"), NA))
+    else:
+        champion_text = text(champion.get("none")) if champion else NA
+
     training = report.get("training") or {}
     known = {key for _, key, _ in _TRAINING}
     train_rows = [(label, _safe_format(pattern, training.get(key))) for label, key, pattern in _TRAINING]
@@ -90,6 +98,7 @@ def _rows(report: dict) -> dict:
             "identity": [(k, text(v)) for k, v in identity],
             "metrics": metric_rows, "metric_cells": [m[:4] for m in metric_rows],
             "regression": regression, "regression_status": _status(reg.get("passed")),
+            "champion": champion_text, "champion_status": _status(champion.get("passed")),
             "training": train_rows, "examples": examples}
 
 

@@ -71,6 +71,8 @@ class EvalSpecFile(BaseModel):
         None, description="JSONL of general chats (relative to the spec): the regression check")
     primary_metric: str = Field("format_compliance", description="The metric the adapter must beat the base on")
     max_general_regression: float = Field(0.10, description="Largest allowed relative rise of the general loss")
+    champion_tolerance: float = Field(0.0, ge=0, le=1, description="How far (relative) a retrained adapter may trail "
+                                                                   "the adapter in production on the primary metric")
     max_new_tokens: int = Field(80, description="Greedy decoding budget per held-out prompt")
     generation_batch_size: int = Field(32, description="Prompts decoded together")
     loss_batch_size: int = Field(16, description="Rows per loss forward pass")
@@ -142,6 +144,7 @@ class EvalSpec:
     general_prompts: list[list[dict]] = field(default_factory=list)
     primary_metric: str = "format_compliance"
     max_general_regression: float = 0.10
+    champion_tolerance: float = 0.0
     max_new_tokens: int = 80
     generation_batch_size: int = 32
     loss_batch_size: int = 16
@@ -154,6 +157,7 @@ class EvalSpec:
             "accuracy_fields": self.accuracy_fields, "domain_terms": self.domain_terms,
             "general_prompts_sha256": sha256_json(self.general_prompts), "n_general_prompts": len(self.general_prompts),
             "primary_metric": self.primary_metric, "max_general_regression": self.max_general_regression,
+            "champion_tolerance": self.champion_tolerance,
             "max_new_tokens": self.max_new_tokens, "generation_batch_size": self.generation_batch_size,
             "examples_in_report": self.examples_in_report, "logic_version": EVAL_LOGIC_VERSION,
         }
@@ -182,7 +186,8 @@ def load_eval_spec(path: str | Path) -> EvalSpec:
         response_format=fmt, accuracy_fields=fields, domain_terms=list(spec.domain_terms or []),
         general_prompts=_general_prompts(path, spec.general_prompts) if spec.general_prompts else [],
         primary_metric=spec.primary_metric, max_general_regression=spec.max_general_regression,
-        max_new_tokens=spec.max_new_tokens, generation_batch_size=spec.generation_batch_size,
+        champion_tolerance=spec.champion_tolerance, max_new_tokens=spec.max_new_tokens,
+        generation_batch_size=spec.generation_batch_size,
         loss_batch_size=spec.loss_batch_size, examples_in_report=spec.examples_in_report, source=str(path))
 
 

@@ -122,7 +122,8 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir):
         model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(folder))
     assert model.peft_config["default"].r == 16
 
-    _audit_round_trip(data_dir, env, adapter_id, version)
+    erased = _audit_round_trip(data_dir, env, adapter_id, version)
+    _erasure_retrain_round_trip(data_dir, env, instance, resources, run_config, adapter_id, erased)
 
 
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -132,7 +133,7 @@ def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
-def _audit_round_trip(data_dir: Path, env: dict, adapter_id: str, version: str) -> None:
+def _audit_round_trip(data_dir: Path, env: dict, adapter_id: str, version: str) -> dict:
     """Lineage both ways, promotion, erasure, dossier and verify on the real run above."""
     import pyarrow.parquet as pq
 
@@ -180,3 +181,40 @@ def _audit_round_trip(data_dir: Path, env: dict, adapter_id: str, version: str) 
     html = data_dir / "dossier.html"
     _cli(env, "dossier", adapter_id[:12], "--format", "html", "--output", str(html))
     assert html.read_text().startswith("<!DOCTYPE html>") and "<script" not in html.read_text()
+    return erased
+
+
+def _erasure_retrain_round_trip(data_dir: Path, env: dict, instance, resources: dict, training: dict,
+                                champion: str, erased: dict) -> None:
+    """The erasure above flagged the adapter in production: the erasure sensor asks for a retrain on the
+    version without the erased record; that run trains, is compared with the production adapter
+    (champion/challenger), is promoted to staging (never production), and its dossier names the erasure."""
+    from fine_tune_assets.defs.evaluation.champion_challenger import champion_challenger
+    from fine_tune_assets.defs.monitoring.sensors import erasure_retrain
+
+    tick = erasure_retrain.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources))
+    [request] = tick.run_requests
+    config = {**request.run_config, "ops": {"lora_adapter": {"config": {
+        **training["ops"]["lora_adapter"]["config"], **request.run_config["ops"]["lora_adapter"]["config"]}}}}
+    run = dg.materialize([lora_adapter, eval_report, promotion_gate, champion_challenger], instance=instance,
+                         resources=resources, run_config=config, tags=request.tags, raise_on_error=False)
+    adapter_meta = run.asset_materializations_for_node("lora_adapter")[0].metadata
+    challenger = adapter_meta["adapter_id"].value
+    assert challenger != champion and adapter_meta["dataset_version"].value == erased["new_version"]
+    assert adapter_meta["trigger"].value == "erasure"
+    lineage = json.loads((Path(adapter_meta["path"].value) / "lineage.json").read_text())
+    assert lineage["trigger"]["erasure_request"] == erased["request_id"]
+
+    report_path = Path(run.asset_materializations_for_node("eval_report")[0].metadata["report_json"].value)
+    verdict = json.loads(report_path.read_text())["champion"]
+    assert verdict["champion_adapter_id"] == champion
+    overall, new = verdict["scopes"]["overall"], verdict["scopes"]["new_records"]
+    assert overall["n"] >= 3 and overall["champion"] is not None and overall["challenger"] is not None
+    assert new["n"] == 0 and "new_records: format_compliance not measurable (0 records)" in verdict["reasons"]
+    checks = {c.check_name: c for c in run.get_asset_check_evaluations()}
+    assert checks["champion_challenger"].passed == verdict["passed"] is True, verdict["reasons"]
+    assert checks["champion_challenger"].metadata["auto_promotion"].value == "promoted to staging"
+    listed = {a["adapter_id"]: a for a in json.loads(_cli(env, "adapters", "list", "--json").stdout)}
+    assert listed[challenger]["stages"] == ["staging"] and listed[champion]["stages"] == ["production"]
+    dossier = _cli(env, "dossier", challenger[:12]).stdout
+    assert f"erasure request {erased['request_id']}" in dossier and "sensor:erasure" in dossier

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from fine_tune_assets.lib.evaluation.gate import promotion_gate
+from fine_tune_assets.lib.evaluation.gate import champion_gate, promotion_gate
 from fine_tune_assets.lib.evaluation.scoring import score_generations, split_prompt
 from fine_tune_assets.lib.evaluation.spec import EvalSpec, EvalSpecError, ResponseFormat, load_eval_spec
 from fine_tune_assets_tests.factories import REPO, triage_examples
@@ -75,6 +75,22 @@ def test_promotion_gate():
     assert gate["passed"] and gate["higher_is_better"] is False
     _, gate = promotion_gate(s, {"format_compliance": None}, {"format_compliance": None})
     assert not gate["passed"] and "could not be measured" in gate["reasons"][0]
+
+
+def test_champion_gate_holds_every_measurable_scope_to_the_tolerance():
+    s = spec(champion_tolerance=0.02)
+    verdict = champion_gate(s, "c" * 64, {"overall": {"champion": 0.90, "challenger": 0.885, "n": 40},
+                                          "new_records": {"champion": 0.50, "challenger": 0.80, "n": 10}})
+    assert verdict["passed"] and "within the 2% tolerance" in verdict["reasons"][0]
+    verdict = champion_gate(s, "c" * 64, {"overall": {"champion": 0.90, "challenger": 0.95, "n": 40},
+                                          "new_records": {"champion": 0.80, "challenger": 0.70, "n": 10}})
+    assert not verdict["passed"] and "new_records (10 records)" in verdict["reasons"][1]
+    verdict = champion_gate(s, "c" * 64, {"overall": {"champion": 0.9, "challenger": 0.9, "n": 40},
+                                          "new_records": {"champion": None, "challenger": None, "n": 0}})
+    assert verdict["passed"] and verdict["reasons"][1] == "new_records: format_compliance not measurable (0 records)"
+    loss = spec(primary_metric="eval_loss", champion_tolerance=0.0)  # lower is better
+    assert champion_gate(loss, "c", {"overall": {"champion": 1.0, "challenger": 0.99, "n": 5}})["passed"]
+    assert not champion_gate(loss, "c", {"overall": {"champion": 1.0, "challenger": 1.01, "n": 5}})["passed"]
 
 
 def test_the_shipped_spec_loads_and_every_sample_reference_complies():
