@@ -218,3 +218,4 @@ def _erasure_retrain_round_trip(data_dir: Path, env: dict, instance, resources: 
     assert listed[challenger]["stages"] == ["staging"] and listed[champion]["stages"] == ["production"]
     dossier = _cli(env, "dossier", challenger[:12]).stdout
     assert f"erasure request {erased['request_id']}" in dossier and "sensor:erasure" in dossier
+    assert f"PASSED against {champion[:12]}" in dossier

@@ -96,6 +96,15 @@ def _previous_comparison(ctx: DossierContext, tuned: dict, eval_sha: str | None)
     ]
 
 
+def _champion_text(champion: dict | None) -> str | None:
+    if not champion:
+        return None
+    if "passed" not in champion:
+        return f"none: {champion.get('none')}"
+    return (f"{'PASSED' if champion['passed'] else 'FAILED'} against {champion['champion_adapter_id'][:12]}: "
+            + "; ".join(champion.get("reasons") or []))
+
+
 def evaluation(ctx: DossierContext) -> dict:
     row, report = ctx.evaluation, ctx.report
     if not row and not report:
@@ -115,7 +124,10 @@ def evaluation(ctx: DossierContext) -> dict:
               ["metric", "base model", "this adapter", "change"], _metric_rows(base, tuned), gap="no metrics recorded"),
         fields(item("promotion gate", None if not gate else
                     f"{'PASSED' if gate.get('passed') else 'FAILED'}" + (f": {reasons}" if reasons else ""),
-                    gap=None if gate else "no gate verdict recorded")),
+                    gap=None if gate else "no gate verdict recorded"),
+               item("champion/challenger (against the adapter in production, this version's held-out split)",
+                    _champion_text(report.get("champion")),
+                    gap=None if report.get("champion") else "not recorded (evaluated before champion/challenger)")),
         *_previous_comparison(ctx, tuned, eval_sha),
     ]
     return section("evaluation", "Evaluation", blocks)
