@@ -32,7 +32,9 @@ def _drift_text(e) -> str:
     held = f"adapter {ref.adapter_id[:12]}, {ref.how}" if ref.adapter_id else ref.how
     lines = [f"drift: {r.decision}",
              f"  reference  dataset {ref.version_id[:12]} ({held}): {r.n_reference} train records",
-             f"  candidate  {_label(e.candidate)}: {r.n_candidate_new} new records, window {r.n_window}"]
+             f"  candidate  {_label(e.candidate)}: {r.n_candidate_new} new records"
+             + (f" ({r.n_already_judged} judged by earlier windows)" if r.n_already_judged else "")
+             + f", window {r.n_window}"]
     if e.candidate_stages:
         s = e.candidate_stages
         lines.append(f"             the file through the pipeline's stages: {s['inputs']} in, {s['accepted']} "

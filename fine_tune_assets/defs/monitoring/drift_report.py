@@ -49,9 +49,10 @@ def drift_report(context: dg.AssetExecutionContext, pipeline: PipelineResource) 
             check_results=[dg.AssetCheckResult(check_name=name, passed=True, metadata={"why": "no reference"})
                            for name in (WITHIN_POLICY, NEGATIVE_CONTROL)])
     report = evaluation.report
-    if report.n_candidate_new == 0:
+    if report.n_candidate_new - report.n_already_judged == 0:
         ids = {"evaluation_id": None, "event_seq": None}
-        context.log.info(f"dataset version {candidate[:12]} holds no record new to the reference: nothing recorded")
+        context.log.info(f"dataset version {candidate[:12]} holds no record new to the reference that an earlier "
+                         f"window has not judged ({report.n_already_judged} judged): nothing recorded")
     else:
         with connect(paths.registry) as con:
             ids = record_evaluation(con, report, evaluation.reference, evaluation.candidate)

@@ -36,6 +36,8 @@ from .policy import DRIFT_LOGIC_VERSION, DriftPolicy
 INSUFFICIENT, NO_DRIFT, SIGNAL, CONFIRMED, COOLDOWN, WITHHELD = (
     "insufficient_data", "no_drift", "signal", "confirmed", "cooldown", "withheld")
 DRIFT_DECISIONS = (SIGNAL, CONFIRMED, COOLDOWN)
+# a window whose records were judged (a withheld or insufficient window was not: its records count again)
+JUDGED_DECISIONS = (NO_DRIFT, SIGNAL, CONFIRMED, COOLDOWN)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class DriftReport:
     detectors: dict[str, dict]
     control: dict[str, dict]
     policy_hash: str
+    n_already_judged: int = 0  # new records left out because an earlier window judged them
     logic_version: str = DRIFT_LOGIC_VERSION
     created_at: str = ""
     # numeric descriptors per record, (reference, window), for the plot; numbers only, not reported
@@ -166,7 +169,7 @@ def decide(results: dict[str, FamilyResult], control: dict[str, FamilyResult], w
 
 
 def evaluate_window(reference: Sequence[dict], window: Sequence[dict], policy: DriftPolicy, *,
-                    n_reference: int | None = None, n_new: int | None = None,
+                    n_reference: int | None = None, n_new: int | None = None, n_judged: int = 0,
                     history: Sequence[PastEvaluation] = (), response_format=None,
                     now: datetime | None = None) -> DriftReport:
     """Decide on samples already drawn (``sources`` draws them with DuckDB): at most
@@ -174,13 +177,14 @@ def evaluate_window(reference: Sequence[dict], window: Sequence[dict], policy: D
     now = now or datetime.now(UTC)
     ids = frozenset(r["record_id"] for r in window)
     base = {"n_reference": n_reference if n_reference is not None else len(reference), "n_window": len(window),
-            "n_candidate_new": n_new if n_new is not None else len(window),
+            "n_candidate_new": n_new if n_new is not None else len(window), "n_already_judged": n_judged,
             "window_ids_sha256": window_ids_sha256(ids), "window_ids": sorted(ids),
             "policy_hash": policy.policy_hash, "created_at": now.isoformat()}
     if len(window) < policy.window.min_records:
+        judged = f" ({n_judged} more were judged by earlier windows)" if n_judged else ""
         return DriftReport(decision=INSUFFICIENT, detectors={}, control={}, **base, reasons=[
-            f"{len(window)} new records, fewer than the {policy.window.min_records} the policy needs: "
-            "accumulate more before deciding"])
+            f"{len(window)} new records not yet judged{judged}, fewer than the {policy.window.min_records} the "
+            "policy needs: accumulate more before deciding"])
     halves = sorted(reference, key=lambda r: _hash_order(r["record_id"], policy.seed, "control"))
     mid = len(halves) // 2
     control = run_families(_profiles(halves[:mid]), _profiles(halves[mid:]), policy, response_format)
@@ -194,13 +198,20 @@ def evaluate_window(reference: Sequence[dict], window: Sequence[dict], policy: D
                        control={k: v.to_dict() for k, v in control.items()}, distributions=distributions, **base)
 
 
+def judged_ids(history: Sequence[PastEvaluation]) -> frozenset[str]:
+    """Records an earlier window judged: a later window leaves them out (tumbling windows)."""
+    return frozenset().union(*(e.window_ids for e in history if e.decision in JUDGED_DECISIONS))
+
+
 def evaluate_drift(reference: Sequence[dict], candidate: Sequence[dict], policy: DriftPolicy,
                    history: Sequence[PastEvaluation] = (), response_format=None,
                    now: datetime | None = None) -> DriftReport:
-    """In memory: compare the candidate's new records with the reference (``record_id``, ``messages``)."""
-    known = {r["record_id"] for r in reference}
+    """In memory: compare the candidate's new records, less those an earlier window judged, with the
+    reference (``record_id``, ``messages``)."""
+    known, judged = {r["record_id"] for r in reference}, judged_ids(history)
     new = [r for r in candidate if r["record_id"] not in known]
+    open_ = [r for r in new if r["record_id"] not in judged]
     cap, seed = policy.window.max_records, policy.seed
-    return evaluate_window(subsample(reference, cap, seed, salt="reference"), subsample(new, cap, seed),
-                           policy, n_reference=len(reference), n_new=len(new), history=history,
-                           response_format=response_format, now=now)
+    return evaluate_window(subsample(reference, cap, seed, salt="reference"), subsample(open_, cap, seed),
+                           policy, n_reference=len(reference), n_new=len(new), n_judged=len(new) - len(open_),
+                           history=history, response_format=response_format, now=now)

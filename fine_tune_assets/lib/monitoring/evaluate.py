@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..common.paths import DataPaths
 from ..registry.connection import connect
-from .drift import DriftReport, evaluate_window
+from .drift import DriftReport, evaluate_window, judged_ids
 from .file_candidate import prepared_file
 from .policy import DriftPolicy, load_drift_policy
 from .sources import PRODUCTION, Reference, reference_sample, resolve_reference, version_files, window_sample
@@ -89,12 +89,13 @@ def evaluate_candidate(paths: DataPaths, candidate: str, reference: str = PRODUC
         else:
             label = version["version_id"]
             files = version_files(Path(version["path"]))
-        window, n_new = window_sample(ref, files, cap, seed)
+        window, n_new, n_judged = window_sample(ref, files, cap, seed, judged_ids(history))
     if progress:
         progress(f"drift: reference {ref.version_id[:12]} ({len(ref_records)} of {n_ref} train records), "
-                 f"window {len(window)} of {n_new} new records")
+                 f"window {len(window)} of {n_new} new records ({n_judged} judged by earlier windows)")
     response_format, format_note = _response_format(paths)
-    report = evaluate_window(ref_records, window, policy, n_reference=n_ref, n_new=n_new, history=history,
+    report = evaluate_window(ref_records, window, policy, n_reference=n_ref, n_new=n_new, n_judged=n_judged,
+                             history=history,
                              response_format=response_format)
     return DriftEvaluation(report, ref, label, policy, stages, format_note)
 

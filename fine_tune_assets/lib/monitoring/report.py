@@ -26,7 +26,7 @@ def markdown(e: DriftEvaluation, evaluation_id: str | None = None, event_seq: in
         f"Reference: dataset version `{ref.version_id[:12]}`"
         + (f" (adapter `{ref.adapter_id[:12]}`, {ref.how})" if ref.adapter_id else f" ({ref.how})")
         + f", {r.n_reference} train records. Candidate: `{e.candidate[:40]}`, {r.n_candidate_new} records new to "
-          f"the reference, window {r.n_window}.", "",
+          f"the reference ({r.n_already_judged} of them judged by earlier windows), window {r.n_window}.", "",
         "## Why", "", *[f"- {reason}" for reason in r.reasons], ""]
     if r.detectors:
         lines += ["## Detectors", "", "| family | statistic | p-value | threshold | verdict | negative control |",

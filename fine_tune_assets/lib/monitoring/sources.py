@@ -3,14 +3,17 @@
 * The reference: the train split of the dataset version behind an adapter, by default the one in
   ``production`` (the newest adapter when no adapter holds it), or a dataset version named directly.
 * The window: the records of a candidate dataset version that are not in the reference version
-  (neither split: its held-out records are not new data). Record ids
-  are content hashes, so this is a set difference, done by DuckDB on the Parquet files; only the
-  capped, hash-ordered samples are read into memory, so a split of any size costs one scan.
+  (neither split: its held-out records are not new data) and that no earlier evaluation against the
+  same reference judged (tumbling windows: each record is judged once, so consecutive windows are
+  disjoint and a signal can be confirmed by the next one). Record ids are content hashes, so this is
+  a set difference, done by DuckDB on the Parquet files; only the capped, hash-ordered samples are
+  read into memory, so a split of any size costs one scan.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,20 +87,26 @@ def version_files(folder: Path) -> list[Path]:
     return files
 
 
-def window_sample(reference: Reference, files: list[Path], n: int, seed: int) -> tuple[list[dict], int]:
-    """(at most ``n`` records of ``files`` that the reference version lacks, hash-ordered; how many
-    such records there are in all). ``files``: a version's splits, or a validated stage's
-    records (``messages_json``)."""
+def window_sample(reference: Reference, files: list[Path], n: int, seed: int,
+                  judged: Collection[str] = ()) -> tuple[list[dict], int, int]:
+    """(at most ``n`` records of ``files`` that the reference version lacks and no earlier evaluation
+    judged, hash-ordered; how many records are new to the reference; how many of those were judged).
+    ``files``: a version's splits, or a validated stage's records (``messages_json``)."""
+    import pyarrow as pa
+
     column = "messages_json" if _has(files[0], "messages_json") else "messages"
     new = ("FROM read_parquet(?) c WHERE NOT EXISTS "
            "(SELECT 1 FROM read_parquet(?) r WHERE r.record_id = c.record_id)")
+    unjudged = f"{new} AND NOT EXISTS (SELECT 1 FROM judged j WHERE j.record_id = c.record_id)"
     # new to the reference version as a whole: its held-out records are not new data
     params = [[str(f) for f in files], [str(f) for f in version_files(reference.path)]]
     with duckdb.connect() as con:
+        con.register("judged", pa.table({"record_id": pa.array(sorted(judged), pa.string())}))
         total = con.execute(f"SELECT count(*) {new}", params).fetchone()[0]
-        rows = _rows(con, f"SELECT record_id, {column} {new} ORDER BY {_hash_key(seed, 'window')} LIMIT ?",
+        open_ = con.execute(f"SELECT count(*) {unjudged}", params).fetchone()[0]
+        rows = _rows(con, f"SELECT record_id, {column} {unjudged} ORDER BY {_hash_key(seed, 'window')} LIMIT ?",
                      [*params, n])
-    return rows, total
+    return rows, total, total - open_
 
 
 def _has(path: Path, column: str) -> bool:

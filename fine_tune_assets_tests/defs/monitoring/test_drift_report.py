@@ -103,9 +103,19 @@ def test_confirmed_drift_is_recorded_reported_and_checked(data_dir):
     with connect(paths.registry, read_only=True) as con:
         assert con.execute("SELECT retrain_requested_at FROM drift_evaluations").fetchone()[0] is not None
 
-    # a second run of the asset on the same data: a hard signal again, but the retraining just
-    # requested puts it in cooldown, and the sensor skips it, naming the decision
+    # a second run of the asset on the same data: every new record was judged by the first window
+    # (tumbling windows), so nothing is decided and nothing recorded
     second = _materialize(data_dir, instance).asset_materializations_for_node("drift_report")[0].metadata
-    assert second["decision"].value == "cooldown"
+    assert second["decision"].value == "insufficient_data" and second["evaluation_id"].value == "-"
+    with connect(paths.registry, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM drift_evaluations").fetchone()[0] == 1
+
+    # new records in a later version: a disjoint window, a hard signal again, but the retraining just
+    # requested puts it in cooldown, and the sensor skips it, naming the decision
+    later = publish_test_dataset(paths, data_dir, chats[:480] + [new_product_line(i) for i in range(300)],
+                                 eval_fraction=0.1)
+    third = _materialize(data_dir, instance).asset_materializations_for_node("drift_report")[0].metadata
+    assert third["decision"].value == "cooldown" and third["candidate_version"].value == later
+    assert third["n_window"].value == 240  # the 60 judged before are left out
     requests, skip, _ = _tick(instance, data_dir, cursor)
     assert requests == [] and "cooldown" in skip

@@ -131,6 +131,19 @@ def test_a_small_window_is_insufficient_data(chats):
     assert report.decision == INSUFFICIENT and report.n_window == 50 and report.detectors == {}
 
 
+def test_records_an_earlier_window_judged_are_left_out(chats):
+    """Tumbling windows: a record is judged once, so consecutive windows are disjoint; a withheld or
+    insufficient window judged nothing and its records count again."""
+    reference, new = chats[:300], chats[300:]
+    judged = PastEvaluation(NO_DRIFT, frozenset(r["record_id"] for r in new[:100]), NOW - timedelta(hours=1))
+    withheld = PastEvaluation(WITHHELD, frozenset(r["record_id"] for r in new[100:150]), NOW - timedelta(hours=1))
+    report = evaluate_drift(reference, reference + new, DriftPolicy(), history=[judged, withheld], now=NOW)
+    assert report.n_candidate_new == len(new) and report.n_already_judged == 100
+    assert report.n_window == len(new) - 100 and not set(report.window_ids) & judged.window_ids
+    small = evaluate_drift(reference, reference + new[:200], DriftPolicy(), history=[judged], now=NOW)
+    assert small.decision == INSUFFICIENT and "100 new records not yet judged (100 more" in small.reasons[0]
+
+
 def _verdicts(**flags: tuple[bool, float]) -> dict[str, FamilyResult]:
     return {name: FamilyResult(name, statistic, 0.001 if flagged else 0.5, "test threshold", flagged)
             for name, (flagged, statistic) in flags.items()}
