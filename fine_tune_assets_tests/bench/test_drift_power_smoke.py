@@ -25,5 +25,7 @@ def test_drift_power_smoke(tmp_path):
     # a quarter of the window in German, or under a new system prompt: confirmed at once
     assert result["detection"]["another_language"]["confirmed"] == 1
     assert result["detection"]["new_system_prompt"]["confirmed"] == 1
+    # a new product name in a tenth of the window: the terms family sees it
+    assert result["detection"]["new_product_line@10%"]["families"].get("terms") == 1
     lo, hi = bench.clopper_pearson(0, 60)
     assert lo == 0.0 and 0.059 < hi < 0.061  # the bound the benchmark reports for 0 of 60

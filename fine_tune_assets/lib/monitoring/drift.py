@@ -149,6 +149,8 @@ def decide(results: dict[str, FamilyResult], control: dict[str, FamilyResult], w
     run = []  # the most recent consecutive signals, each window disjoint from the ones after it
     seen = set(window)
     for past in earlier:
+        if past.decision not in JUDGED_DECISIONS:
+            continue  # an insufficient or withheld window decided nothing: it does not break the run
         if past.decision not in DRIFT_DECISIONS or past.window_ids & seen:
             break
         run.append(past)

@@ -160,6 +160,8 @@ def test_a_weak_signal_needs_a_second_disjoint_window():
     assert decide(WEAK, QUIET, frozenset({"w1"}), [before], policy, NOW)[0] == CONFIRMED
     overlapping = PastEvaluation(SIGNAL, frozenset({"w1"}), NOW - timedelta(hours=2))
     assert decide(WEAK, QUIET, frozenset({"w1", "w2"}), [overlapping], policy, NOW)[0] == SIGNAL
+    waiting = [PastEvaluation(INSUFFICIENT, frozenset({"w4"}), NOW - timedelta(hours=1)), before]
+    assert decide(WEAK, QUIET, frozenset({"w1"}), waiting, policy, NOW)[0] == CONFIRMED  # decided nothing
     quiet_between = [PastEvaluation(NO_DRIFT, frozenset({"w5"}), NOW - timedelta(hours=1)), before]
     assert decide(WEAK, QUIET, frozenset({"w1"}), quiet_between, policy, NOW)[0] == SIGNAL
 
