@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -264,14 +265,22 @@ def _oof_auc(x, y: np.ndarray, folds: int, seed: int) -> float:
 
 
 def permutation_p_value(observed: float, null_draw: Callable[[int], float], n: int,
-                        stop_after: int = 10) -> tuple[float, int]:
+                        stop_after: int = 10, workers: int | None = None) -> tuple[float, int]:
     """Monte Carlo p-value, stopping early once ``stop_after`` draws reach ``observed`` (Besag and
-    Clifford's sequential test: a clear non-signal costs a few fits, not ``n``)."""
+    Clifford's sequential test: a clear non-signal costs a few fits, not ``n``).
+
+    ``null_draw(i)`` must depend on ``i`` only: draws run ``workers`` at a time in threads (the
+    solver releases the GIL) and are counted in order, so the answer is the sequential one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = workers or min(4, os.cpu_count() or 1)
     exceed = 0
-    for i in range(n):
-        exceed += null_draw(i) >= observed
-        if exceed >= stop_after:
-            return exceed / (i + 1), i + 1
+    with ThreadPoolExecutor(workers) as pool:
+        for start in range(0, n, workers):
+            for i, value in enumerate(pool.map(null_draw, range(start, min(start + workers, n))), start=start):
+                exceed += value >= observed
+                if exceed >= stop_after:
+                    return exceed / (i + 1), i + 1
     return (exceed + 1) / (n + 1), n
 
 
@@ -296,9 +305,10 @@ def classifier_family(ref: Sequence[Profile], win: Sequence[Profile], policy: Dr
                                  token_pattern=r"(?u)\b[^\W\d_]{2,}\b")
     x = vectorizer.fit_transform(texts)  # pooled: the features do not know which side a record is on
     auc = _oof_auc(x, y, cfg.folds, policy.seed)
-    rng = np.random.default_rng(policy.seed)
-    p_value, draws = permutation_p_value(auc, lambda i: _oof_auc(x, rng.permutation(y), cfg.folds, policy.seed + 1 + i),
-                                         cfg.permutations)
+    def null_auc(i: int) -> float:  # permutation i: its own seeded generator, so draws can run in any order
+        return _oof_auc(x, np.random.default_rng([policy.seed, i]).permutation(y), cfg.folds, policy.seed + 1 + i)
+
+    p_value, draws = permutation_p_value(auc, null_auc, cfg.permutations)
     flagged = p_value < policy.alpha and auc >= cfg.min_auc
     model = LogisticRegression(solver="liblinear", C=1.0, random_state=0).fit(x, y)
     terms = vectorizer.get_feature_names_out()

@@ -15,7 +15,7 @@ import pytest
 
 from fine_tune_assets.lib.common.hashing import record_id_for
 from fine_tune_assets.lib.monitoring.descriptors import Vocabulary, profile
-from fine_tune_assets.lib.monitoring.detectors import FamilyResult, holm
+from fine_tune_assets.lib.monitoring.detectors import FamilyResult, holm, permutation_p_value
 from fine_tune_assets.lib.monitoring.drift import (
     CONFIRMED,
     COOLDOWN,
@@ -65,6 +65,13 @@ def test_policy_errors_name_the_file_and_the_key(tmp_path):
 
 def test_holm_adjustment():
     assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+
+
+def test_permutation_draws_in_threads_give_the_sequential_answer():
+    draws = [0.4, 0.9, 0.2, 0.95, 0.1, 0.97, 0.3, 0.99] * 5  # the null AUCs, by draw index
+    for workers in (1, 2, 3):
+        assert permutation_p_value(0.9, draws.__getitem__, 40, stop_after=3, workers=workers) == (3 / 6, 6)
+        assert permutation_p_value(0.999, draws.__getitem__, 40, workers=workers) == (1 / 41, 40)
 
 
 def test_reference_records_are_scored_leave_one_out():
