@@ -66,6 +66,7 @@ bench: setup
 	$(BIN)/python bench/scrub_throughput.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/drift_power.py
+	$(BIN)/python bench/drift_delay.py
 
 sample: setup
 	$(BIN)/python scripts/make_sample_data.py

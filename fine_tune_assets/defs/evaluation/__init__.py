@@ -1,1 +1,2 @@
-"""Group `evaluation`: eval_report (its own process through Pipes) and the blocking promotion_gate check."""
+"""Group `evaluation`: eval_report (its own process through Pipes) and its blocking checks, promotion_gate and
+champion_challenger."""

@@ -1,7 +1,6 @@
 """champion_challenger: the blocking check that a new adapter does not trail the adapter in production,
 and the one automatic promotion this project makes: to ``staging``, for a sensor-triggered retrain."""
 
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +11,7 @@ from fine_tune_assets.lib.registry.stages import current_stages
 
 from ..keys import EVAL_REPORT
 from ..resources import PipelineResource
+from .latest_report import NOT_MATERIALIZED, latest_eval_report
 
 TRIGGER_TAG = "fine_tune_assets/trigger"
 AUTO_STAGE = "staging"
@@ -39,10 +39,9 @@ def auto_promote(registry: Path, adapter_id: str, champion_id: str, trigger: str
                             "champion_tolerance in config/evaluation.yaml). A retrain started by a sensor that "
                             "passes is promoted to staging; production stays a recorded human promote.")
 def champion_challenger(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    event = context.instance.get_latest_materialization_event(EVAL_REPORT)
-    if event is None or event.asset_materialization is None:
-        return dg.AssetCheckResult(passed=False, description="eval_report has not been materialized")
-    report = json.loads(Path(event.asset_materialization.metadata["report_json"].value).read_text())
+    report = latest_eval_report(context.instance)
+    if report is None:
+        return NOT_MATERIALIZED
     champion = report.get("champion") or {}
     if "passed" not in champion:
         return dg.AssetCheckResult(passed=True, description=champion.get("none", "no champion recorded"),

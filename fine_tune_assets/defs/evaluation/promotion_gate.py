@@ -1,21 +1,18 @@
 """promotion_gate: the blocking check on eval_report (the verdict itself is computed by the evaluation)."""
 
-import json
-from pathlib import Path
-
 import dagster as dg
 
 from ..keys import EVAL_REPORT
+from .latest_report import NOT_MATERIALIZED, latest_eval_report
 
 
 @dg.asset_check(asset=EVAL_REPORT, name="promotion_gate", blocking=True,
                 description="The fine-tuned adapter beats its base model on the primary metric and does not "
                             "regress on general prompts beyond the threshold (config/evaluation.yaml).")
 def promotion_gate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    event = context.instance.get_latest_materialization_event(EVAL_REPORT)
-    if event is None or event.asset_materialization is None:
-        return dg.AssetCheckResult(passed=False, description="eval_report has not been materialized")
-    report = json.loads(Path(event.asset_materialization.metadata["report_json"].value).read_text())
+    report = latest_eval_report(context.instance)
+    if report is None:
+        return NOT_MATERIALIZED
     gate, regression = report["gate"], report["regression"]
     return dg.AssetCheckResult(
         passed=bool(gate["passed"]), severity=dg.AssetCheckSeverity.ERROR,
