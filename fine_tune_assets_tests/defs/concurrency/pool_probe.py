@@ -26,6 +26,8 @@ def _other_run_waits_or_is_done(context: dg.AssetExecutionContext) -> bool:
 @dg.asset(pool=ACCELERATOR_POOL)
 def pool_probe(context: dg.AssetExecutionContext) -> None:
     started = time.time()
+    with open(os.environ["POOL_PROBE_LOG"] + ".holding", "a", encoding="utf-8") as f:  # the test waits for this
+        f.write(context.run_id + "\n")
     deadline = started + 120
     while time.time() < deadline and not _other_run_waits_or_is_done(context):
         time.sleep(0.5)

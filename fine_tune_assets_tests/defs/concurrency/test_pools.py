@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -34,8 +35,9 @@ def test_the_repository_instance_limits_the_pool_and_sensor_retrains(tmp_path):
 
 
 def test_a_second_run_waits_for_the_pool_slot(tmp_path):
-    """Two runs started together on an instance configured like the repository's: the second one's step
-    is blocked until the first one's step ends (the Dagster CLI, two processes, one SQLite instance)."""
+    """A run holds the pool's slot; a second run started meanwhile on an instance configured like the
+    repository's is blocked until the first one's step ends (the Dagster CLI, two processes, one
+    SQLite instance)."""
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
@@ -43,10 +45,20 @@ def test_a_second_run_waits_for_the_pool_slot(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(home), "POOL_PROBE_LOG": str(log), "PYTHONPATH": str(REPO)}
     dagster = Path(sys.executable).parent / "dagster"
     command = [str(dagster), "job", "execute", "-f", str(PROBE), "-j", "probe_job"]
-    runs = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True) for _ in range(2)]
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+
+    runs = [start()]
+    holding = Path(f"{log}.holding")
+    deadline = time.time() + 180
+    while not holding.exists() and runs[0].poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert holding.exists(), runs[0].communicate(timeout=60)[0][-3000:]
+    runs.append(start())  # the first run holds the slot and waits until this one reports it is blocked
     outputs = [run.communicate(timeout=180)[0] for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], outputs
-    first, second = sorted((json.loads(line) for line in log.read_text().splitlines()), key=lambda r: r["start"])
+    assert [run.returncode for run in runs] == [0, 0], [out[-3000:] for out in outputs]
+    first, second = (json.loads(line) for line in log.read_text().splitlines())
     assert second["start"] >= first["end"], (first, second)
-    assert any(f"blocked by limit for pool {ACCELERATOR_POOL}" in out for out in outputs)
+    assert f"blocked by limit for pool {ACCELERATOR_POOL}" in outputs[1]
