@@ -17,3 +17,8 @@ DRIFT_REPORT = dg.AssetKey("drift_report")
 # instance's ``concurrency.pools.default_limit: 1`` (dagster.yaml) lets one step of this pool run at a
 # time, across all runs, so a drift retrain never trains beside a manual run.
 ACCELERATOR_POOL = "accelerator"
+
+# Run tags the retraining sensors set: the trigger (drift or erasure) and its evidence, each key under
+# this prefix; lora_adapter records them as the adapter's trigger, champion_challenger reads the trigger.
+TAG_PREFIX = "fine_tune_assets/"
+TRIGGER_TAG = f"{TAG_PREFIX}trigger"

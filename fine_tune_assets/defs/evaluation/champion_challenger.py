@@ -9,11 +9,10 @@ from fine_tune_assets.lib.audit.promotion import PromotionError, promote
 from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.stages import current_stages
 
-from ..keys import EVAL_REPORT
+from ..keys import EVAL_REPORT, TRIGGER_TAG
 from ..resources import PipelineResource
 from .latest_report import NOT_MATERIALIZED, latest_eval_report
 
-TRIGGER_TAG = "fine_tune_assets/trigger"
 AUTO_STAGE = "staging"
 
 

@@ -16,10 +16,8 @@ from fine_tune_assets.lib.registry.erasures import erased_stage_holders
 from fine_tune_assets.lib.registry.resolve import LATEST, NotFound, resolve_dataset_version
 
 from ..jobs import INFO_LOGS
-from ..keys import DRIFT_REPORT
+from ..keys import DRIFT_REPORT, TRIGGER_TAG
 from ..resources import PipelineResource
-
-TRIGGER_TAG = "fine_tune_assets/trigger"
 
 
 def _value(metadata: dict, key: str):

@@ -13,7 +13,7 @@ from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.erasures import erased_records_in
 from fine_tune_assets.lib.registry.resolve import LATEST, NotFound, resolve_dataset_version
 
-from ..keys import ACCELERATOR_POOL, BASE_MODEL, DATASET_VERSION
+from ..keys import ACCELERATOR_POOL, BASE_MODEL, DATASET_VERSION, TAG_PREFIX
 from ..openlineage import emits_openlineage
 from ..pipes import launch_worker, run_folder
 from ..resources import PipelineResource
@@ -69,8 +69,7 @@ class LoraTrainingConfig(dg.Config):
 def run_trigger(tags: Mapping[str, str]) -> dict | None:
     """What started this run, from the tags a sensor set (``fine_tune_assets/trigger`` and the evidence:
     drift evaluation id, ledger seq, versions and scores, or the erasure request); None for a manual run."""
-    prefix = "fine_tune_assets/"
-    found = {k.removeprefix(prefix): v for k, v in tags.items() if k.startswith(prefix)}
+    found = {k.removeprefix(TAG_PREFIX): v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
     if "trigger" not in found:
         return None
     if "drift_scores" in found:

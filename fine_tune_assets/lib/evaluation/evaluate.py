@@ -82,7 +82,7 @@ def evaluate_adapter(adapter_dir: str | Path, base_model_dir: str | Path, datase
         with model.disable_adapter() if side == "base" else nullcontext():
             metrics[side], answers[side] = model_pass(model, tokenizer, eval_rows, general_rows, prompts, spec,
                                                       say, side)
-            if champion and side != "base" and new_rows:
+            if champion and side != "base" and new_rows and spec.primary_metric == "eval_loss":
                 new_loss[side] = assistant_loss(model, [eval_rows[i] for i in new_rows], tokenizer.pad_token_id,
                                                 spec.loss_batch_size)[0]
         scores[side] = score_generations(spec, references, answers[side])

@@ -102,11 +102,12 @@ def window_sample(reference: Reference, files: list[Path], n: int, seed: int,
     params = [[str(f) for f in files], [str(f) for f in version_files(reference.path)]]
     with duckdb.connect() as con:
         con.register("judged", pa.table({"record_id": pa.array(sorted(judged), pa.string())}))
-        total = con.execute(f"SELECT count(*) {new}", params).fetchone()[0]
-        open_ = con.execute(f"SELECT count(*) {unjudged}", params).fetchone()[0]
+        total, judged_new = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM judged j WHERE j.record_id = c.record_id)) "
+            f"{new}", params).fetchone()
         rows = _rows(con, f"SELECT record_id, {column} {unjudged} ORDER BY {_hash_key(seed, 'window')} LIMIT ?",
                      [*params, n])
-    return rows, total, total - open_
+    return rows, total, judged_new
 
 
 def _has(path: Path, column: str) -> bool:
