@@ -46,8 +46,9 @@ dataset: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dg launch --job data_job
 	$(BIN)/fine-tune-assets datasets show latest
 
+# With a throwaway PostgreSQL server (the registry suite runs on DuckDB and on PostgreSQL).
 test: setup $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m pytest -q fine_tune_assets_tests
+	scripts/with_postgres.sh $(BIN)/python -m pytest -q fine_tune_assets_tests
 
 # Ruff's rule set, and the architecture as import-linter contracts (layers, no Dagster in lib/, no cycles).
 lint: setup

@@ -6,6 +6,7 @@ import json
 
 from fine_tune_assets.lib.common.paths import DataPaths
 
+from .access import roles, warn_if_unchecked
 from .arguments import add_list_show
 from .output import answer
 from .registry import read_registry
@@ -94,18 +95,21 @@ def promote(args) -> int:
         forced = f" [forced past: {'; '.join(row['overridden'])}]" if row["overridden"] else ""
         return _transition_text({**row, "forced": False}) + forced
 
-    def call() -> dict:
-        return promotion.promote(DataPaths.from_env().registry, args.adapter, args.stage, args.reason,
-                                 allow_failed_gate=args.force)
+    paths = DataPaths.from_env()
 
-    return answer(args, call, text, errors=(promotion.PromotionError,))
+    def call() -> dict:
+        return promotion.promote(paths.registry, args.adapter, args.stage, args.reason, allow_failed_gate=args.force,
+                                 access=roles(paths), second_approver=args.second_approver)
+
+    return answer(args, call, text, errors=(promotion.PromotionError,), then=lambda _: warn_if_unchecked(paths))
 
 
 def rollback(args) -> int:
     from fine_tune_assets.lib.audit import promotion
 
-    return answer(args, lambda: promotion.rollback(DataPaths.from_env().registry, args.stage, args.reason),
-                  _transition_text, errors=(promotion.PromotionError,))
+    paths = DataPaths.from_env()
+    return answer(args, lambda: promotion.rollback(paths.registry, args.stage, args.reason, access=roles(paths)),
+                  _transition_text, errors=(promotion.PromotionError,), then=lambda _: warn_if_unchecked(paths))
 
 
 def stages(args) -> int:
@@ -137,7 +141,10 @@ def register(sub) -> None:
     p.add_argument("--stage", required=True, help="e.g. staging, production")
     p.add_argument("--reason", required=True, help="why (recorded with your user name)")
     p.add_argument("--force", action="store_true",
-                   help="promote although the gate failed, there is no evaluation, or it needs retraining")
+                   help="promote although the gate failed, there is no evaluation, or it needs retraining; with "
+                        "--second-approver, although you launched its training (four-eyes rule)")
+    p.add_argument("--second-approver", metavar="NAME",
+                   help="another approver named in config/access.yaml who agreed to a four-eyes override (recorded)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=promote)
     p = group.add_parser("rollback", help="give a stage back to the adapter that held it before the current one")

@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets.lib.registry.backends import display
+from fine_tune_assets.lib.registry.connection import registry_exists
 
+from .access import roles, warn_if_unchecked
 from .output import UsageError, answer
 from .registry import read_registry
 
@@ -42,8 +45,8 @@ def show_lineage(args) -> int:
         if sum([bool(args.adapter), bool(args.source), bool(args.record)]) != 1:
             raise UsageError("give one of: an adapter id (or 'latest'), --source FILE ..., --record ID ...")
         registry = DataPaths.from_env().registry
-        if not registry.exists():
-            raise UsageError(f"no registry at {registry}: nothing has been published yet")
+        if not registry_exists(registry):
+            raise UsageError(f"no registry at {display(registry)}: nothing has been published yet")
         if args.adapter:
             return read_registry(lambda con: lineage.adapter_lineage(con, args.adapter))
         if args.record:
@@ -65,10 +68,15 @@ def show_lineage(args) -> int:
 def erase(args) -> int:
     from fine_tune_assets.lib.audit import erasure
 
-    return answer(args, lambda: erasure.erase(DataPaths.from_env(), args.reason, record_refs=args.record,
-                                              sources=args.source),
-                  _erasure_text, errors=(erasure.ErasureError,),
-                  then=lambda result: _report_erasure_to_dagster(result, note_if_unset=not args.json))
+    paths = DataPaths.from_env()
+
+    def then(result) -> None:
+        _report_erasure_to_dagster(result, note_if_unset=not args.json)
+        warn_if_unchecked(paths)
+
+    return answer(args, lambda: erasure.erase(paths, args.reason, record_refs=args.record, sources=args.source,
+                                              access=roles(paths)),
+                  _erasure_text, errors=(erasure.ErasureError,), then=then)
 
 
 def _erasure_text(result) -> str:

@@ -12,6 +12,7 @@
     fine-tune-assets lineage ID|latest | --source FILE | --record ID [--json]   lineage, both directions
     fine-tune-assets erase --record ID | --source FILE --reason TEXT            erasure request
     fine-tune-assets dossier ID|latest [--format md|html] [--output FILE]      audit dossier of an adapter
+    fine-tune-assets registry migrate --to postgresql://... [--from FILE]     copy the registry, ledger included
     fine-tune-assets drift --candidate VERSION|FILE [--reference production|latest|ID] [--fail-on-drift] [--json]
 
 An adapter ID is a full id, a unique prefix, ``latest`` or a stage name (``registry.resolve``). Errors in
@@ -24,9 +25,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import adapters, audit, data, datasets, monitoring
+from . import adapters, audit, data, datasets, monitoring, registry
 
-GROUPS = (data, datasets, adapters, audit, monitoring)  # in the order `--help` lists them
+GROUPS = (data, datasets, adapters, audit, monitoring, registry)  # in the order `--help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,8 +12,10 @@ can fix into one line, so that no command repeats that and none prints a traceba
 - ``then(result)`` runs after printing, for a follow-up notice (``erase`` tells Dagster); under
   ``--json`` whatever it prints goes to stderr, so stdout stays one JSON document.
 - ``UsageError``, the types in ``errors`` (the called domain's refusals) and those every command may
-  meet (an unknown id, a locked registry, an unusable base model or mapping) print ``error: MESSAGE``
-  on stderr and give 2. Any other exception is a bug: its traceback is shown.
+  meet (an unknown id, a locked registry, an unusable base model, mapping or roles file) print
+  ``error: MESSAGE`` on stderr and give 2; a refusal by access control (``AccessDenied``, already in the
+  ledger) gives 3, so that a script can tell "not allowed" from "wrong". Any other exception is a bug:
+  its traceback is shown.
 - A reader that stops early (``... | head``) ends the command silently with 0.
 
 Commands import their domain inside the command, so ``--help`` and each command load only what they use.
@@ -27,6 +29,8 @@ import os
 import sys
 from collections.abc import Callable
 from typing import Any
+
+ACCESS_DENIED = 3  # the exit code of a refusal by access control (lib.audit.access)
 
 
 class UsageError(Exception):
@@ -49,12 +53,13 @@ def _for_the_user(exc: Exception, expected: tuple[type[Exception], ...]) -> bool
     once something was raised, so that startup stays fast."""
     if isinstance(exc, (UsageError, *expected)):
         return True
+    from fine_tune_assets.lib.audit.access import AccessError
     from fine_tune_assets.lib.data.mapping import MappingError
     from fine_tune_assets.lib.models.base_model import BaseModelError
-    from fine_tune_assets.lib.registry.connection import RegistryBusy
+    from fine_tune_assets.lib.registry.connection import RegistryBusy, RegistryUnavailable
     from fine_tune_assets.lib.registry.resolve import NotFound
 
-    return isinstance(exc, (MappingError, BaseModelError, RegistryBusy, NotFound))
+    return isinstance(exc, (MappingError, BaseModelError, RegistryBusy, RegistryUnavailable, NotFound, AccessError))
 
 
 def answer(args, call: Callable[[], Any], text: Callable[[Any], str], *,
@@ -75,6 +80,11 @@ def answer(args, call: Callable[[], Any], text: Callable[[Any], str], *,
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:
+        from fine_tune_assets.lib.audit.access import AccessDenied
+
+        if isinstance(exc, AccessDenied):
+            print(f"error: {exc}", file=sys.stderr)
+            return ACCESS_DENIED
         if _for_the_user(exc, errors):
             print(f"error: {exc}", file=sys.stderr)
             return 2

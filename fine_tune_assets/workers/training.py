@@ -52,7 +52,7 @@ def main(request_path: str) -> None:
         adapter_id, folder, lineage = publish_adapter(
             run_folder, adapters_dir, Path(request["registry"]), request["dataset_version"],
             request["base_model"], config.to_dict(), config.config_hash, metrics, started,
-            Path(request["repo"]), request.get("run_id"), request.get("trigger"))
+            Path(request["repo"]), request.get("run_id"), request.get("trigger"), request.get("launched_by"))
         merged = merged_dir_for(run_folder)
         if merged.is_dir():  # a sub-folder: the adapter's content hash covers top-level files only
             shutil.rmtree(folder / "merged", ignore_errors=True)

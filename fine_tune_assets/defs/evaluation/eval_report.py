@@ -8,6 +8,7 @@ from pydantic import Field
 
 from fine_tune_assets.lib.evaluation.champion import find_champion
 from fine_tune_assets.lib.models.base_model import resolve_base_model
+from fine_tune_assets.lib.registry.backends import display
 from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.resolve import NotFound, resolve_adapter
 
@@ -68,7 +69,7 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalReportConfig, pip
         raise dg.Failure(f"evaluation spec {spec} not found (see data/config/evaluation.yaml in the repository)")
     champion, no_champion = find_champion(paths.registry, adapter_id, identity.identity_hash)
     request = {"adapter_dir": str(adapter_dir), "base_model_dir": identity.path, "dataset_dir": row[0],
-               "spec_path": str(spec), "device": config.device, "registry": str(paths.registry),
+               "spec_path": str(spec), "device": config.device, "registry": display(paths.registry),
                "scrub_policy": str(pipeline.policy_path()) if pipeline.policy_path() else None,
                "champion": champion, "no_champion": no_champion}
     if champion:

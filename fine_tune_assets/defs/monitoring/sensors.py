@@ -11,7 +11,7 @@ import dagster as dg
 
 from fine_tune_assets.lib.monitoring.drift import CONFIRMED
 from fine_tune_assets.lib.monitoring.store import DRIFT_CODE_VERSION, mark_retrain_requested
-from fine_tune_assets.lib.registry.connection import connect
+from fine_tune_assets.lib.registry.connection import connect, registry_exists
 from fine_tune_assets.lib.registry.erasures import erased_stage_holders
 from fine_tune_assets.lib.registry.resolve import LATEST, NotFound, resolve_dataset_version
 
@@ -65,7 +65,7 @@ ERASURE_CODE_VERSION = "erasure-retrain-1"
 def erasure_retrain(context: dg.SensorEvaluationContext):
     pipeline: PipelineResource = context.resources.pipeline
     registry = pipeline.paths.registry
-    if not registry.exists():
+    if not registry_exists(registry):
         return dg.SkipReason("no registry yet")
     with connect(registry, read_only=True) as con:
         due = erased_stage_holders(con)

@@ -9,11 +9,13 @@ from pydantic import Field
 
 from fine_tune_assets.lib.common.paths import SOURCE_ROOT
 from fine_tune_assets.lib.models.base_model import resolve_base_model
+from fine_tune_assets.lib.registry.backends import display
 from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.erasures import erased_records_in
+from fine_tune_assets.lib.registry.ledger import current_user
 from fine_tune_assets.lib.registry.resolve import LATEST, NotFound, resolve_dataset_version
 
-from ..keys import ACCELERATOR_POOL, BASE_MODEL, DATASET_VERSION, TAG_PREFIX
+from ..keys import ACCELERATOR_POOL, BASE_MODEL, DATASET_VERSION, TAG_PREFIX, automatic_launcher
 from ..openlineage import emits_openlineage
 from ..pipes import launch_worker, run_folder
 from ..resources import PipelineResource
@@ -106,8 +108,9 @@ def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, 
         "train_path": str(folder / "train.jsonl"), "eval_path": str(folder / "eval.jsonl"),
         "dataset_version": dataset["version_id"], "base_model": identity.to_dict(),
         "config": training.to_dict(), "run_dir": str(run_dir), "adapters_dir": str(paths.adapters),
-        "registry": str(paths.registry), "repo": str(SOURCE_ROOT), "run_id": context.run_id,
+        "registry": display(paths.registry), "repo": str(SOURCE_ROOT), "run_id": context.run_id,
         "trigger": run_trigger(context.run.tags),
+        "launched_by": automatic_launcher(context.run.tags) or current_user(),  # the four-eyes rule's trainer
     }
     context.log.info(f"training on dataset {dataset['version_id'][:12]} ({dataset['n_train']} train / "
                      f"{dataset['n_eval']} eval) from {identity.name}, config {training.config_hash[:12]}")

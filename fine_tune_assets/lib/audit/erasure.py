@@ -15,6 +15,9 @@ Staging folders (a cache of the data stages; ingest's holds raw, unscrubbed text
 records are deleted. The raw files themselves are the data owner's: the result names the files and
 lines that still hold the records (ingest re-reads them; the deny-list keeps them out of datasets).
 
+Access control: with the deployment's roles (``access``, see ``audit.access``) only a ``data_steward`` may
+erase; a refusal is a ``denied`` ledger event and ``AccessDenied``, before anything is resolved or written.
+
 Not done here: earlier dataset versions and adapters stay on disk, immutable and hashed by
 ``verify``; deleting them is a retention decision (the flags say which adapters to retrain first).
 """
@@ -37,9 +40,11 @@ from ..common.hashing import sha256_json
 from ..common.paths import DataPaths
 from ..data.publish import SPLITS, AccountingError, ErasedMeanwhile, PublishRequest, publish_dataset
 from ..data.records import RECORD_SCHEMA
-from ..registry.connection import connect, rows_as_dicts
+from ..registry.backends import in_list
+from ..registry.connection import connect, registry_exists, rows_as_dicts
 from ..registry.erasures import NEEDS_RETRAINING
 from ..registry.ledger import EventKind, append_event, current_user, read_events, transaction
+from .access import DATA_STEWARD, OFF, AccessPolicy, require
 from .lineage import LineageError, resolve_records, resolve_source
 from .verify import compare_files
 
@@ -78,7 +83,7 @@ def _resolve(con, record_refs: list[str], sources: list[str]) -> tuple[list[str]
             match, names, sha = resolve_source(con, source, strict=True)
             if not names:
                 raise LineageError(f"source {source!r} is in no dataset version")
-            condition, params = ("list_contains(?, source_file)", [names]) if match == "name" else \
+            condition, params = (in_list("source_file"), [names]) if match == "name" else \
                 ("source_sha256 = ?", [sha])
             digests = con.execute(f"SELECT DISTINCT source_file, source_sha256 FROM dataset_sources WHERE {condition}",
                                   params).fetchall()
@@ -166,27 +171,35 @@ def _check_unchanged(paths: DataPaths, version_id: str, folder: Path) -> None:
                            "re-publish it: " + "; ".join(problems) + " (see `fine-tune-assets verify`)")
 
 
+REPUBLISH_ATTEMPTS = 5  # concurrent erasures each re-publish the newest version; the later ones start again
+
+
 def erase(paths: DataPaths, reason: str, record_refs: list[str] | None = None, sources: list[str] | None = None,
-          user: str | None = None) -> ErasureResult:
-    """Apply one erasure request (see module docstring); returns what it did."""
+          user: str | None = None, access: AccessPolicy = OFF) -> ErasureResult:
+    """Apply one erasure request (see module docstring); returns what it did. ``access``: the deployment's roles
+    (``load_access(paths.access)``); ``OFF`` checks none."""
     record_refs, sources = list(record_refs or []), list(sources or [])
     if not reason or not reason.strip():
         raise ErasureError("an erasure needs a reason (e.g. the ticket of the data subject's request)")
     if not record_refs and not sources:
         raise ErasureError("name at least one --record or --source")
-    if not paths.registry.exists():
+    if not registry_exists(paths.registry):
         raise ErasureError("no registry yet: nothing has been published")
     user = user or current_user()
+    if access.configured:
+        with connect(paths.registry) as con:  # a refusal commits its denied event, then raises
+            require(con, access, user, DATA_STEWARD, "erase records", "erase", {
+                "operation": "erase", "record_refs": record_refs, "sources": sources, "reason": reason})
     created_at = datetime.now(UTC)
     with connect(paths.registry, read_only=True) as con:
         if not con.execute("SELECT count(*) FROM dataset_versions").fetchone()[0]:
             raise ErasureError("no dataset version published yet")
         record_ids, resolved_sources = _resolve(con, record_refs, sources)
         affected_versions = sorted({v for (v,) in con.execute(
-            "SELECT DISTINCT version_id FROM dataset_records WHERE list_contains(?, record_id)",
+            f"SELECT DISTINCT version_id FROM dataset_records WHERE {in_list('record_id')}",
             [record_ids]).fetchall()})
         affected_adapters = sorted({a for (a,) in con.execute(
-            "SELECT adapter_id FROM adapters WHERE list_contains(?, dataset_version)",
+            f"SELECT adapter_id FROM adapters WHERE {in_list('dataset_version')}",
             [affected_versions]).fetchall()})
         newest = rows_as_dicts(con.execute("SELECT * FROM dataset_versions ORDER BY created_at DESC LIMIT 1"))[0]
     request_id = sha256_json({"records": record_ids, "sources": resolved_sources, "reason": reason, "user": user,
@@ -211,18 +224,29 @@ def erase(paths: DataPaths, reason: str, record_refs: list[str] | None = None, s
             "user": user, "affected_versions": affected_versions, "affected_adapters": affected_adapters,
             "new_version": version_id})
 
-    folder = Path(newest["path"])
-    _check_unchanged(paths, newest["version_id"], folder)
-    try:
-        with connect(paths.registry, read_only=True) as con:
-            request, validated = _republish_request(con, newest, folder, record_ids, resolved_sources, request_id)
+    for attempt in range(1, REPUBLISH_ATTEMPTS + 1):
+        folder = Path(newest["path"])
+        _check_unchanged(paths, newest["version_id"], folder)
         try:
-            published = publish_dataset(paths, request, on_register=commit)
-        finally:
-            validated.unlink(missing_ok=True)
-    except (OSError, ValueError, AccountingError, ErasedMeanwhile) as exc:
-        raise ErasureError(f"could not re-publish dataset version {newest['version_id'][:12]} without the records: "
-                           f"{type(exc).__name__}: {exc}") from None
+            with connect(paths.registry, read_only=True) as con:
+                request, validated = _republish_request(con, newest, folder, record_ids, resolved_sources, request_id)
+            try:
+                published = publish_dataset(paths, request, on_register=commit)
+            finally:
+                validated.unlink(missing_ok=True)
+            break
+        except ErasedMeanwhile as exc:
+            # another erasure committed while this one re-published the same version: start again from the
+            # version that one left newest (the deny-list now holds its records too)
+            if attempt == REPUBLISH_ATTEMPTS:
+                raise ErasureError(f"could not re-publish dataset version {newest['version_id'][:12]} without the "
+                                   f"records in {attempt} attempts: {exc}") from None
+            with connect(paths.registry, read_only=True) as con:
+                newest = rows_as_dicts(con.execute(
+                    "SELECT * FROM dataset_versions ORDER BY created_at DESC LIMIT 1"))[0]
+        except (OSError, ValueError, AccountingError) as exc:
+            raise ErasureError(f"could not re-publish dataset version {newest['version_id'][:12]} without the "
+                               f"records: {type(exc).__name__}: {exc}") from None
     result.new_version_created = published.created
     if not published.created:
         # Either the newest version holds none of the records (same content), or the content without them is
@@ -236,9 +260,9 @@ def erase(paths: DataPaths, reason: str, record_refs: list[str] | None = None, s
     result.purged_staging = purge_staging(paths, record_ids, [x["source_sha256"] for x in resolved_sources])
     with connect(paths.registry, read_only=True) as con:
         result.raw_locations = rows_as_dicts(con.execute(
-            "SELECT source_file, source_sha256, list(DISTINCT source_line ORDER BY source_line) AS lines FROM ("
-            "SELECT source_file, source_sha256, source_line FROM dataset_records WHERE list_contains(?, record_id) "
-            "UNION SELECT source_file, source_sha256, source_line FROM quarantine WHERE list_contains(?, record_id)) "
-            "GROUP BY ALL ORDER BY source_file", [record_ids, record_ids]))
+            "SELECT source_file, source_sha256, array_agg(DISTINCT source_line ORDER BY source_line) AS lines FROM ("
+            f"SELECT source_file, source_sha256, source_line FROM dataset_records WHERE {in_list('record_id')} "
+            f"UNION SELECT source_file, source_sha256, source_line FROM quarantine WHERE {in_list('record_id')}) "
+            "AS located GROUP BY source_file, source_sha256 ORDER BY source_file", [record_ids, record_ids]))
     return result
 

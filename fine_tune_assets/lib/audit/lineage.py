@@ -19,6 +19,7 @@ from pathlib import Path
 from ..common.hashing import sha256_file
 from ..common.render import abbreviated, number, percent
 from ..evaluation.store import latest_evaluation
+from ..registry.backends import in_list
 from ..registry.connection import rows_as_dicts
 from ..registry.erasures import adapter_flags
 from ..registry.ledger import EventKind, read_events
@@ -120,7 +121,7 @@ def _adapters_on(con, versions: list[str]) -> list[dict]:
     if not versions:
         return []
     rows = rows_as_dicts(con.execute(
-        "SELECT adapter_id, created_at, dataset_version, path FROM adapters WHERE list_contains(?, dataset_version) "
+        f"SELECT adapter_id, created_at, dataset_version, path FROM adapters WHERE {in_list('dataset_version')} "
         "ORDER BY created_at DESC", [versions]))
     flags = adapter_flags(con, [r["adapter_id"] for r in rows])
     return [{**r, "created_at": r["created_at"].isoformat(), "flags": flags.get(r["adapter_id"], [])} for r in rows]
@@ -192,7 +193,7 @@ def source_lineage(con, source: str) -> dict:
     if not names:
         hint = f" (sha256 {sha[:12]}...)" if sha else ""
         raise LineageError(f"source {source!r}{hint} is in no dataset version; see `fine-tune-assets datasets show`")
-    condition, params = ("list_contains(?, s.source_file)", [names]) if match == "name" else \
+    condition, params = (in_list("s.source_file"), [names]) if match == "name" else \
         ("s.source_sha256 = ?", [sha])
     versions = rows_as_dicts(con.execute(
         "SELECT s.version_id, v.created_at, s.source_file, s.source_sha256, s.inputs, s.accepted, s.quarantined "

@@ -28,6 +28,11 @@ Promotion checks (each overridable with ``allow_failed_gate`` / ``--force``, whi
 as ``"forced": true``): the adapter's newest evaluation passed its promotion gate (no evaluation
 counts as not passed), and the adapter is not flagged ``needs_retraining``.
 
+Access control (``audit.access``, when the caller passes the deployment's roles): a protected stage needs
+the ``approver`` role for both transitions, and a promotion to it keeps the four-eyes rule (overridden only by
+``--force`` with a second approver). It is asked first, before any of the checks above, and a refusal is a
+``denied`` ledger event plus ``AccessDenied``, never a ``PromotionError``.
+
 In the ``adapter_stages`` table ``adapter_id`` is the adapter that holds the stage *after* the
 transition and ``previous_adapter_id`` the one that held it *before* (for a rollback: the adapter
 that was rolled back). ``forced`` is true only when a refused check was overridden.
@@ -35,25 +40,26 @@ that was rolled back). ``forced`` is true only when a refused check was overridd
 Ledger payloads (other code reads these keys):
 
 - ``promotion``, subject = the promoted adapter: {adapter_id, stage, previous_adapter_id (or null),
-  reason, user, forced, gate}; ``gate`` is the state of the promotion checks at that moment:
-  {evaluated, eval_id, passed, primary_metric, reasons, needs_retraining}.
+  reason, user, forced, gate, approval}; ``gate`` is the state of the promotion checks at that moment:
+  {evaluated, eval_id, passed, primary_metric, reasons, needs_retraining}; ``approval`` is
+  ``access.approve_promotion``'s record (roles, trainer, four-eyes state, second approver).
 - ``rollback``, subject = the adapter now in the stage: {stage, adapter_id, rolled_back_adapter_id,
-  reason, user}.
+  reason, user, approval}; ``approval``: {access, protected, roles}.
+  (Events written before access control have no ``approval``.)
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ..evaluation.store import latest_evaluation
-from ..registry.connection import connect
+from ..registry.backends import display
+from ..registry.connection import connect, registry_exists
 from ..registry.erasures import needs_retraining
 from ..registry.ledger import EventKind, append_event, current_user, transaction
 from ..registry.resolve import resolve_adapter
-from ..registry.stages import current_stages, stage_stacks
-
-STAGE_PATTERN = re.compile(r"[a-z][a-z0-9_-]*")
+from ..registry.stages import STAGE_PATTERN, current_stages, stage_stacks
+from .access import NOT_CONFIGURED, OFF, OVERRIDDEN, AccessPolicy, approve_promotion, approve_rollback, launched_by
 
 
 class PromotionError(ValueError):
@@ -96,65 +102,91 @@ def _insert(con, stage: str, action: str, adapter_id: str, previous: str | None,
             "created_at": event["created_at"].isoformat(), "event_seq": event["seq"]}
 
 
-def _registry_or_fail(registry_path: str | Path) -> Path:
-    path = Path(registry_path)
-    if not path.exists():
-        raise PromotionError(f"no registry at {path} yet: nothing has been published")
-    return path
+def _registry_or_fail(registry: str | Path) -> str | Path:
+    if not registry_exists(registry):
+        raise PromotionError(f"no registry at {display(registry)} yet: nothing has been published")
+    return registry
 
 
 def promote(registry_path: str | Path, adapter_id: str, stage: str, reason: str, user: str | None = None,
-            allow_failed_gate: bool = False) -> dict:
+            allow_failed_gate: bool = False, access: AccessPolicy = OFF, second_approver: str | None = None) -> dict:
     """Make ``adapter_id`` (anything ``registry.resolve.resolve_adapter`` accepts) the holder of ``stage``;
-    returns the ``adapter_stages`` row plus ``gate`` (see the module docstring for the checks and the payload)."""
+    returns the ``adapter_stages`` row plus ``gate`` and ``approval`` (see the module docstring for the checks
+    and the payload). ``access``: the deployment's roles (``load_access(paths.access)``); ``OFF`` checks none."""
     stage, reason = check_stage(stage), check_reason(reason)
     user = user or current_user()
-    with connect(_registry_or_fail(registry_path)) as con, transaction(con):
-        adapter_id = resolve_adapter(con, adapter_id)["adapter_id"]
-        previous = current_stages(con).get(stage)
-        if previous == adapter_id:
-            raise PromotionError(f"adapter {adapter_id[:12]} is already in {stage}")
-        gate = gate_state(con, adapter_id)
-        problems = []
-        if not gate["evaluated"]:
-            problems.append("it has no evaluation (materialize eval_report)")
-        elif not gate["passed"]:
-            problems.append("its latest evaluation failed the promotion gate"
-                            + (f" ({'; '.join(gate['reasons'])})" if gate["reasons"] else ""))
-        if gate["needs_retraining"]:
-            problems.append("it is flagged needs_retraining (trained on erased data)")
-        if problems and not allow_failed_gate:
-            raise PromotionError(f"refusing to promote {adapter_id[:12]} to {stage}: {'; '.join(problems)}; "
-                                 "use --force to promote anyway (recorded in the ledger)")
-        forced = bool(problems)
-        event = append_event(con, EventKind.PROMOTION, adapter_id, {
-            "adapter_id": adapter_id, "stage": stage, "previous_adapter_id": previous, "reason": reason,
-            "user": user, "forced": forced, "gate": gate})
-        row = _insert(con, stage, "promote", adapter_id, previous, reason, user, forced, event)
-    return {**row, "gate": gate, "overridden": problems}
+    second_approver = (second_approver or "").strip() or None
+    if second_approver and not access.protects(stage):
+        raise PromotionError(f"--second-approver is for a protected stage, and {stage} is not one"
+                             + ("" if access.configured else f" (access control: {NOT_CONFIGURED})"))
+    with connect(_registry_or_fail(registry_path)) as con:
+        adapter = resolve_adapter(con, adapter_id)
+        adapter_id = adapter["adapter_id"]
+        approval = approve_promotion(con, access, user, adapter_id, stage, launched_by(adapter), reason,
+                                     allow_failed_gate, second_approver)  # commits a denied event and raises
+        with transaction(con):
+            return _promote(con, adapter_id, stage, reason, user, allow_failed_gate, approval)
 
 
-def rollback(registry_path: str | Path, stage: str, reason: str, user: str | None = None) -> dict:
+def _promote(con, adapter_id: str, stage: str, reason: str, user: str, allow_failed_gate: bool,
+             approval: dict) -> dict:
+    """The promotion checks and the write, inside the caller's transaction, once access was granted."""
+    previous = current_stages(con).get(stage)
+    if previous == adapter_id:
+        raise PromotionError(f"adapter {adapter_id[:12]} is already in {stage}")
+    gate = gate_state(con, adapter_id)
+    problems = []
+    if not gate["evaluated"]:
+        problems.append("it has no evaluation (materialize eval_report)")
+    elif not gate["passed"]:
+        problems.append("its latest evaluation failed the promotion gate"
+                        + (f" ({'; '.join(gate['reasons'])})" if gate["reasons"] else ""))
+    if gate["needs_retraining"]:
+        problems.append("it is flagged needs_retraining (trained on erased data)")
+    if problems and not allow_failed_gate:
+        raise PromotionError(f"refusing to promote {adapter_id[:12]} to {stage}: {'; '.join(problems)}; "
+                             "use --force to promote anyway (recorded in the ledger)")
+    if approval["four_eyes"] == OVERRIDDEN:
+        problems.append(f"four-eyes rule ({approval['four_eyes_problem']}); second approver "
+                        f"{approval['second_approver']}")
+    forced = bool(problems)
+    event = append_event(con, EventKind.PROMOTION, adapter_id, {
+        "adapter_id": adapter_id, "stage": stage, "previous_adapter_id": previous, "reason": reason,
+        "user": user, "forced": forced, "gate": gate, "approval": approval})
+    row = _insert(con, stage, "promote", adapter_id, previous, reason, user, forced, event)
+    return {**row, "gate": gate, "approval": approval, "overridden": problems}
+
+
+def rollback(registry_path: str | Path, stage: str, reason: str, user: str | None = None,
+             access: AccessPolicy = OFF) -> dict:
     """Give ``stage`` back to the adapter that held it before the current holder (see the module
-    docstring for the rule); returns the ``adapter_stages`` row."""
+    docstring for the rule); returns the ``adapter_stages`` row. ``access`` as for ``promote``."""
     stage, reason = check_stage(stage), check_reason(reason)
     user = user or current_user()
-    with connect(_registry_or_fail(registry_path)) as con, transaction(con):
-        stack = stage_stacks(con).get(stage, [])
-        if not stack:
-            raise PromotionError(f"stage {stage} has no adapter: nothing to roll back")
-        current = stack[-1]
-        if len(stack) < 2:
-            raise PromotionError(f"cannot roll back {stage}: {current[:12]} is its first adapter still in effect "
-                                 "(no previous adapter to return to); promote another adapter instead")
-        target = stack[-2]
-        if not con.execute("SELECT count(*) FROM adapters WHERE adapter_id = ?", [target]).fetchone()[0]:
-            raise PromotionError(f"cannot roll back {stage} to {target[:12]}: that adapter is no longer registered")
-        if needs_retraining(con, target):
-            raise PromotionError(f"cannot roll back {stage} to {target[:12]}: it is flagged needs_retraining "
-                                 "(trained on erased data); promote another adapter instead, or promote it "
-                                 "with --force")
-        event = append_event(con, EventKind.ROLLBACK, target, {
-            "stage": stage, "adapter_id": target, "rolled_back_adapter_id": current, "reason": reason,
-            "user": user})
-        return _insert(con, stage, "rollback", target, current, reason, user, False, event)
+    with connect(_registry_or_fail(registry_path)) as con:
+        holder = current_stages(con).get(stage)
+        approval = approve_rollback(con, access, user, stage, holder or f"stage:{stage}", reason)
+        with transaction(con):
+            return _rollback(con, stage, reason, user, approval)
+
+
+def _rollback(con, stage: str, reason: str, user: str, approval: dict) -> dict:
+    """The rollback rule and the write, inside the caller's transaction, once access was granted."""
+    stack = stage_stacks(con).get(stage, [])
+    if not stack:
+        raise PromotionError(f"stage {stage} has no adapter: nothing to roll back")
+    current = stack[-1]
+    if len(stack) < 2:
+        raise PromotionError(f"cannot roll back {stage}: {current[:12]} is its first adapter still in effect "
+                             "(no previous adapter to return to); promote another adapter instead")
+    target = stack[-2]
+    if not con.execute("SELECT count(*) FROM adapters WHERE adapter_id = ?", [target]).fetchone()[0]:
+        raise PromotionError(f"cannot roll back {stage} to {target[:12]}: that adapter is no longer registered")
+    if needs_retraining(con, target):
+        raise PromotionError(f"cannot roll back {stage} to {target[:12]}: it is flagged needs_retraining "
+                             "(trained on erased data); promote another adapter instead, or promote it "
+                             "with --force")
+    event = append_event(con, EventKind.ROLLBACK, target, {
+        "stage": stage, "adapter_id": target, "rolled_back_adapter_id": current, "reason": reason,
+        "user": user, "approval": approval})
+    return _insert(con, stage, "rollback", target, current, reason, user, False, event)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..common.hashing import sha256_file
 from ..common.paths import DataPaths
-from ..registry.connection import connect
+from ..registry.connection import connect, registry_exists
 from ..registry.erasures import NEEDS_RETRAINING
 from ..registry.ledger import STAGE_KINDS, EventKind, read_events, verify_chain
 from ..registry.schema import recorded_tables, stored_tables
@@ -122,7 +122,7 @@ def verify_all(paths: DataPaths, expect_head: str | None = None) -> dict:
     """{ok, problems, warnings, head, events, files, datasets, adapters, evaluations, nothing_to_verify}."""
     result = {"ok": True, "problems": [], "warnings": [], "head": None, "events": 0, "files": 0, "datasets": 0,
               "adapters": 0, "evaluations": 0, "nothing_to_verify": False}
-    if not paths.registry.exists():
+    if not registry_exists(paths.registry):
         result["nothing_to_verify"] = True
         return result
     with connect(paths.registry, read_only=True) as con:

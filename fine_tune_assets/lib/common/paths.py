@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATA_DIR_ENV = "FINE_TUNE_DATA_DIR"
+REGISTRY_URL_ENV = "FINE_TUNE_REGISTRY_URL"
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 """The ``fine_tune_assets`` package folder (its ``defaults/`` hold the packaged policy and templates)."""
@@ -54,6 +55,12 @@ class DataPaths:
         return candidate if candidate.exists() else None
 
     @property
+    def access(self) -> Path | None:
+        """The deployment's roles file, when it has one; None means access control is off (``audit.access``)."""
+        candidate = self.config / "access.yaml"
+        return candidate if candidate.exists() else None
+
+    @property
     def staging(self) -> Path:
         """Intermediate asset outputs, content-addressed. Holds raw text: same trust zone as raw/."""
         return self.root / "staging"
@@ -77,5 +84,12 @@ class DataPaths:
         return self.config / "evaluation.yaml"
 
     @property
-    def registry(self) -> Path:
+    def registry(self) -> Path | str:
+        """The registry (``registry.connect`` opens either): ``$FINE_TUNE_REGISTRY_URL``, a PostgreSQL URL,
+        for a deployment shared by several machines; else the DuckDB file ``registry_file``."""
+        return os.environ.get(REGISTRY_URL_ENV, "").strip() or self.registry_file
+
+    @property
+    def registry_file(self) -> Path:
+        """The embedded registry, a DuckDB file (what ``registry migrate`` copies from by default)."""
         return self.root / "registry.duckdb"

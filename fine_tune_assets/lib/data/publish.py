@@ -26,6 +26,7 @@ import pyarrow as pa
 from ..common.hashing import canonical_json, sha256_file, sha256_json
 from ..common.parquet import ParquetRowWriter, fsync_path
 from ..common.paths import DataPaths
+from ..registry.backends import insert_from_parquet
 from ..registry.connection import connect
 from ..registry.erasures import denylist, erased_records_in
 from ..registry.ledger import EventKind, append_event, transaction
@@ -181,7 +182,10 @@ def publish_dataset(paths: DataPaths, request: PublishRequest,
         digests = _write_splits(request, tmp, denied, erased_path)
         version_id = sha256_json(digests)
         final = paths.datasets / version_id
-        with connect(paths.registry) as con:
+        # One write transaction from "is it registered?" to the registry rows: a concurrent publisher of the
+        # same content waits here (the DuckDB file's lock, PostgreSQL's write lock) and then finds it registered.
+        # The files are read by a DuckDB of our own: the registry may be PostgreSQL.
+        with connect(paths.registry) as con, transaction(con), duckdb.connect() as local:
             registered = con.execute("SELECT 1 FROM dataset_versions WHERE version_id = ?", [version_id]).fetchone()
             parent = con.execute(
                 "SELECT version_id FROM dataset_versions ORDER BY created_at DESC LIMIT 1").fetchone()
@@ -190,13 +194,13 @@ def publish_dataset(paths: DataPaths, request: PublishRequest,
                 return PublishResult(version_id, final, False, parent[0] if parent else None)
             n_quarantined = _write_quarantine([*request.quarantine_paths, erased_path], tmp / "quarantine.parquet",
                                               denied)
-            token_stats = _token_stats(con, tmp)
+            token_stats = _token_stats(local, tmp)
             accepted = sum(token_stats[s]["examples"] for s in SPLITS)
             inputs = sum(r["inputs"] for r in request.file_reports)
             if inputs != accepted + n_quarantined:
                 raise AccountingError(f"{inputs} input records but {accepted} accepted + {n_quarantined} "
                                       "quarantined: refusing to publish")
-            by_reason = dict(con.execute(
+            by_reason = dict(local.execute(
                 "SELECT reason, count(*) FROM read_parquet(?) GROUP BY reason ORDER BY reason",
                 [str(tmp / "quarantine.parquet")]).fetchall())
             counts = {"input_records": inputs, "accepted": accepted, "quarantined": n_quarantined,
@@ -217,7 +221,11 @@ def publish_dataset(paths: DataPaths, request: PublishRequest,
             if final.exists():  # published by a run that crashed before registering: same content
                 shutil.rmtree(final)
             os.replace(tmp, final)
-            _register(con, final, manifest, request, created_at, on_register)
+            try:
+                _register(con, final, manifest, request, created_at, on_register)
+            except BaseException:  # rolled back: no folder of a version the registry does not hold
+                shutil.rmtree(final, ignore_errors=True)
+                raise
             return PublishResult(version_id, final, True, manifest["parent_version"], counts, token_stats)
     finally:
         if tmp.exists():
@@ -227,39 +235,39 @@ def publish_dataset(paths: DataPaths, request: PublishRequest,
 
 def _register(con, folder: Path, manifest: dict, request: PublishRequest, created_at: datetime,
               on_register: Callable[[object, str], None] | None = None) -> None:
+    """The version's rows, its ledger event (and an erasure's rows), in the caller's transaction: all or nothing."""
     version_id = manifest["version_id"]
     counts = manifest["counts"]
-    with transaction(con):  # the version's rows, its ledger event (and an erasure's rows), or nothing
-        con.execute(
-            "INSERT INTO dataset_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [version_id, created_at, manifest["parent_version"], str(folder), counts["train"], counts["eval"],
-             counts["input_records"], counts["accepted"], counts["quarantined"],
-             canonical_json(counts["quarantined_by_reason"]), canonical_json(manifest["token_stats"]),
-             request.scrub_policy_hash, canonical_json(request.scrub_policy),
-             canonical_json(request.scrub_entity_counts), canonical_json(request.checks),
-             canonical_json(request.settings), canonical_json(manifest["files"]), request.code_version,
-             request.run_id])
-        for split in SPLITS:
-            con.execute(
-                "INSERT INTO dataset_records SELECT ?, record_id, ?, source_file, source_sha256, source_line, "
-                "n_tokens FROM read_parquet(?)", [version_id, split, str(folder / f"{split}.parquet")])
-        con.execute(
-            "INSERT INTO quarantine SELECT ?, record_id, stage, reason, detail, source_file, source_sha256, "
-            "source_line FROM read_parquet(?)", [version_id, str(folder / "quarantine.parquet")])
-        accepted_by_file = dict(con.execute(
-            "SELECT source_file, count(*) FROM dataset_records WHERE version_id = ? GROUP BY 1",
-            [version_id]).fetchall())
-        for report in request.file_reports:
-            accepted = accepted_by_file.get(report["path"], 0)
-            con.execute("INSERT INTO dataset_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [version_id, report["path"], report["sha256"], report["format"], report.get("mapping"),
-                         report["inputs"], accepted, report["inputs"] - accepted, report["blank_lines"]])
-        append_event(con, EventKind.DATASET_PUBLISHED, version_id, {
-            "version_id": version_id, "files": manifest["files"],
-            "manifest_sha256": sha256_file(folder / "manifest.json"), "counts": counts})
-        if on_register:
-            on_register(con, version_id)
-        erased = erased_records_in(con, version_id)
-        if erased:  # an erasure committed while this version's files were written (it read the deny-list before)
-            raise ErasedMeanwhile(f"{erased} records of dataset version {version_id[:12]} were erased while it was "
-                                  "being published: publish again (they will be left out)")
+    con.execute(
+        "INSERT INTO dataset_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [version_id, created_at, manifest["parent_version"], str(folder), counts["train"], counts["eval"],
+         counts["input_records"], counts["accepted"], counts["quarantined"],
+         canonical_json(counts["quarantined_by_reason"]), canonical_json(manifest["token_stats"]),
+         request.scrub_policy_hash, canonical_json(request.scrub_policy),
+         canonical_json(request.scrub_entity_counts), canonical_json(request.checks),
+         canonical_json(request.settings), canonical_json(manifest["files"]), request.code_version,
+         request.run_id])
+    for split in SPLITS:
+        insert_from_parquet(con, "dataset_records", "SELECT ?, record_id, ?, source_file, source_sha256, "
+                            "source_line, n_tokens FROM read_parquet(?)",
+                            [version_id, split, str(folder / f"{split}.parquet")])
+    insert_from_parquet(con, "quarantine", "SELECT ?, record_id, stage, reason, detail, source_file, "
+                        "source_sha256, source_line FROM read_parquet(?)",
+                        [version_id, str(folder / "quarantine.parquet")])
+    accepted_by_file = dict(con.execute(
+        "SELECT source_file, count(*) FROM dataset_records WHERE version_id = ? GROUP BY 1",
+        [version_id]).fetchall())
+    for report in request.file_reports:
+        accepted = accepted_by_file.get(report["path"], 0)
+        con.execute("INSERT INTO dataset_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [version_id, report["path"], report["sha256"], report["format"], report.get("mapping"),
+                     report["inputs"], accepted, report["inputs"] - accepted, report["blank_lines"]])
+    append_event(con, EventKind.DATASET_PUBLISHED, version_id, {
+        "version_id": version_id, "files": manifest["files"],
+        "manifest_sha256": sha256_file(folder / "manifest.json"), "counts": counts})
+    if on_register:
+        on_register(con, version_id)
+    erased = erased_records_in(con, version_id)
+    if erased:  # an erasure committed while this version's files were written (it read the deny-list before)
+        raise ErasedMeanwhile(f"{erased} records of dataset version {version_id[:12]} were erased while it was "
+                              "being published: publish again (they will be left out)")

@@ -1,4 +1,5 @@
-"""Connections to the DuckDB registry of dataset versions, adapters, evaluations and the audit ledger.
+"""Connections to the registry of dataset versions, adapters, evaluations and the audit ledger: a DuckDB
+file, or PostgreSQL for a shared deployment (``backends``: which one, and how they differ).
 
 DuckDB locks a database file for the whole process that opened it read-write, and Dagster runs
 steps, sensors and the web server in separate processes (the CLI is another one). So the registry
@@ -13,41 +14,61 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
-
-from .schema import create_tables, stand_in_for_missing
+from . import backends
+from .backends import RegistryUnavailable, Target  # noqa: F401  (re-exported: callers catch it from here)
+from .schema import create_tables, stand_in_for_missing, stored_tables
 
 
 class RegistryBusy(RuntimeError):
     pass
 
 
+def registry_exists(target: Target) -> bool:
+    """Whether anything was ever written to the registry (a DuckDB file, or the tables on PostgreSQL)."""
+    backends.check(target)
+    if not backends.is_postgres(target):
+        return Path(target).exists()
+    con = backends.open_connection(target, read_only=True, timeout_s=10)
+    try:
+        return "ledger" in stored_tables(con)
+    finally:
+        con.close()
+
+
 @contextmanager
-def connect(path: str | Path, read_only: bool = False, timeout_s: float = 60.0):
-    """A short-lived connection; retries while another process holds the file lock."""
-    path = Path(path)
-    if read_only and not path.exists():
-        con = duckdb.connect()  # an empty in-memory registry reads as "no versions yet"
-        create_tables(con)
-        try:
-            yield con
-        finally:
-            con.close()
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
+def connect(target: Target, read_only: bool = False, timeout_s: float = 60.0):
+    """A short-lived connection to the registry ``target`` (a DuckDB file path or a PostgreSQL URL;
+    ``DataPaths.registry`` is the deployment's); retries while another process holds a DuckDB file."""
+    backends.check(target)
+    if not backends.is_postgres(target):
+        target = Path(target)
+        if read_only and not target.exists():
+            import duckdb
+
+            con = duckdb.connect()  # an empty in-memory registry reads as "no versions yet"
+            create_tables(con)
+            try:
+                yield con
+            finally:
+                con.close()
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
     deadline, delay = time.monotonic() + timeout_s, 0.05
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = backends.open_connection(target, read_only, timeout_s)
             break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise RegistryBusy(f"registry {path} is locked by another process: {exc}") from None
+        except Exception as exc:
+            if not backends.is_lock_error(exc) or time.monotonic() > deadline:
+                if backends.is_lock_error(exc):
+                    raise RegistryBusy(f"registry {target} is locked by another process: {exc}") from None
+                raise
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 1.0)
     try:
         if read_only:
             stand_in_for_missing(con)
+            backends.finish_read_only_setup(con)
         else:
             create_tables(con)
         yield con

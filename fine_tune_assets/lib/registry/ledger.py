@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..common.hashing import canonical_json, sha256_json, sha256_text
 from ..common.render import abbreviated
+from . import backends
 from .connection import connect
 
 GENESIS_HASH = "0" * 64
@@ -40,6 +41,7 @@ class EventKind(StrEnum):
     ROLLBACK = "rollback"
     ERASURE = "erasure"
     DRIFT_EVALUATION = "drift_evaluation"
+    DENIED = "denied"  # a refused promote, rollback or erase (lib.audit.access): attempts are audited too
 
 
 STAGE_KINDS = (EventKind.PROMOTION, EventKind.ROLLBACK)  # the events that move an adapter into or out of a stage
@@ -71,8 +73,9 @@ def current_user() -> str:
 
 @contextmanager
 def transaction(con):
-    """BEGIN ... COMMIT around registry rows and their ledger event; ROLLBACK on any error."""
-    con.execute("BEGIN TRANSACTION")
+    """BEGIN ... COMMIT around registry rows and their ledger event; ROLLBACK on any error. Writers take
+    turns (``backends.begin``), so the event appended reads the newest head of the chain."""
+    backends.begin(con)
     try:
         yield con
         con.execute("COMMIT")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from . import backends
+
 TABLES: dict[str, str] = {
     "dataset_versions": """
         version_id VARCHAR PRIMARY KEY,
@@ -147,20 +149,34 @@ TABLES: dict[str, str] = {
 
 def stored_tables(con) -> set[str]:
     """The tables the database itself holds (not the read-only connection's TEMP stand-ins)."""
-    return {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables "
-                                      "WHERE table_catalog = current_database()").fetchall()}
+    return {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_catalog = "
+                                      "current_database() AND table_schema = current_schema()").fetchall()}
 
 
 def create_tables(con) -> None:
-    """Create the tables the database lacks and note since when it has them. Not one transaction: a
-    crash in between leaves some tables created, and the next connection creates the rest."""
-    stored = stored_tables(con)
-    if stored >= TABLES.keys():
+    """Create the tables the database lacks and note since when it has them. On DuckDB not one
+    transaction: a crash in between leaves some tables created, and the next connection creates the
+    rest. On PostgreSQL one transaction under the write lock, so concurrent first connections do not
+    race to create the same table."""
+    if stored_tables(con) >= TABLES.keys():
         return
+    if backends.postgres(con):
+        backends.begin(con)
+        try:
+            _create_missing(con, stored_tables(con))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    else:
+        _create_missing(con, stored_tables(con))
+
+
+def _create_missing(con, stored: set[str]) -> None:
     for name, columns in TABLES.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
     now = datetime.now(UTC)
-    con.executemany("INSERT OR IGNORE INTO registry_tables VALUES (?, ?)",
+    con.executemany("INSERT INTO registry_tables VALUES (?, ?) ON CONFLICT DO NOTHING",
                     [(name, None if name in stored else now) for name in TABLES])
 
 

@@ -8,9 +8,13 @@ stage name wherever an adapter id is asked for.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 
 from .connection import rows_as_dicts
+
+STAGE_PATTERN = re.compile(r"[a-z][a-z0-9_-]*")
+"""A stage name (``staging``, ``production``): what ``promote`` accepts and ``access.yaml`` may protect."""
 
 
 def _rows(con, where: str = "", params: list | None = None) -> list[dict]:

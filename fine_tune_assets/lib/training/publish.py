@@ -19,7 +19,7 @@ from ..common.hashing import canonical_json, sha256_file, sha256_json
 from ..common.render import render_template
 from ..common.versions import installed_version
 from ..registry.connection import connect
-from ..registry.ledger import EventKind, append_event, transaction
+from ..registry.ledger import EventKind, append_event, current_user, transaction
 
 RUN_ONLY_FILES = {"training_metrics.json", "training_log.json", "lineage.json", "README.md"}
 LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "presidio-analyzer",
@@ -76,11 +76,13 @@ def model_card(adapter_id: str, lineage: dict) -> str:
 def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path, dataset_version: str,
                     base_model: dict, training_config: dict, training_config_hash: str, metrics: dict,
                     started_at: datetime, repo: Path, run_id: str | None = None,
-                    trigger: dict | None = None) -> tuple[str, Path, dict]:
+                    trigger: dict | None = None, launched_by: str | None = None) -> tuple[str, Path, dict]:
     """Move a finished adapter folder to ``adapters/<adapter_id>/`` with lineage and card; register it.
 
     ``trigger``: why the run was started when a sensor started it (the run's ``fine_tune_assets/*``
-    tags: ``trigger`` drift or erasure, the drift evaluation and ledger seq, or the erasure request)."""
+    tags: ``trigger`` drift or erasure, the drift evaluation and ledger seq, or the erasure request).
+    ``launched_by``: who started the training (``sensor:NAME`` for a sensor's run), default this process's
+    user; the four-eyes rule (``audit.access``) keeps that user from promoting it to a protected stage."""
     adapter_id = adapter_content_hash(run_folder)
     lineage = {
         "adapter_id": adapter_id,
@@ -97,6 +99,7 @@ def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path, datase
         "finished_at": datetime.now(UTC).isoformat(),
         "run_id": run_id,
         "trigger": trigger or None,
+        "launched_by": launched_by or current_user(),
     }
     (run_folder / "lineage.json").write_text(json.dumps(lineage, indent=2, sort_keys=True))
     (run_folder / "README.md").write_text(model_card(adapter_id, lineage))
@@ -115,5 +118,5 @@ def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path, datase
         append_event(con, EventKind.ADAPTER_TRAINED, adapter_id, {
             "adapter_id": adapter_id, "dataset_version": dataset_version,
             "base_model_identity_hash": base_model.get("identity_hash"),
-            "training_config_hash": training_config_hash, "files": files})
+            "training_config_hash": training_config_hash, "files": files, "launched_by": lineage["launched_by"]})
     return adapter_id, target, lineage

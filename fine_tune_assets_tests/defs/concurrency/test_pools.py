@@ -10,10 +10,13 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from fine_tune_assets.definitions import defs as load_definitions
 from fine_tune_assets.defs.keys import ACCELERATOR_POOL, EVAL_REPORT, LORA_ADAPTER
+from fine_tune_assets_tests.defs.test_instance import INSTANCE_FILES, postgres_instance_env
 from fine_tune_assets_tests.factories import REPO
+from fine_tune_assets_tests.registry_backends import drop_database, fresh_database, postgres_server
 
 PROBE = Path(__file__).with_name("pool_probe.py")
 
@@ -34,15 +37,32 @@ def test_the_repository_instance_limits_the_pool_and_sensor_retrains(tmp_path):
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 60
 
 
-def test_a_second_run_waits_for_the_pool_slot(tmp_path):
-    """A run holds the pool's slot; a second run started meanwhile on an instance configured like the
-    repository's is blocked until the first one's step ends (the Dagster CLI, two processes, one
-    SQLite instance)."""
+@pytest.fixture(params=sorted(INSTANCE_FILES))
+def instance_home(request, tmp_path):
+    """A DAGSTER_HOME with the repository's instance file (SQLite) or the shared deployment's (a fresh
+    PostgreSQL database); yields (home, the environment its processes need)."""
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(INSTANCE_FILES[request.param], home / "dagster.yaml")
+    if request.param == "embedded":
+        yield home, {}
+        return
+    server = postgres_server()
+    url, name = fresh_database(server)
+    try:
+        yield home, postgres_instance_env(url)
+    finally:
+        drop_database(server, name)
+
+
+def test_a_second_run_waits_for_the_pool_slot(tmp_path, instance_home):
+    """A run holds the pool's slot; a second run started meanwhile on an instance configured like the
+    repository's (or the shared deployment's, on PostgreSQL) is blocked until the first one's step ends
+    (the Dagster CLI, two processes, one instance)."""
+    home, instance_env = instance_home
     log = tmp_path / "probe.jsonl"
-    env = {**os.environ, "DAGSTER_HOME": str(home), "POOL_PROBE_LOG": str(log), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, **instance_env, "DAGSTER_HOME": str(home), "POOL_PROBE_LOG": str(log),
+           "PYTHONPATH": str(REPO)}
     dagster = Path(sys.executable).parent / "dagster"
     command = [str(dagster), "job", "execute", "-f", str(PROBE), "-j", "probe_job"]
 

@@ -3,6 +3,7 @@ tied to their dataset version, visible in the registry and the CLI."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,9 +40,11 @@ def write_eval_spec(data_dir: Path) -> None:
         "max_new_tokens: 24\ngeneration_batch_size: 4\nexamples_in_report: 3\n")
 
 
-def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir):
+def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir, monkeypatch):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
+
+    monkeypatch.setenv("FINE_TUNE_USER", "alice")  # launches the training: the sample's roles make her a trainer
 
     data_dir = tmp_path / "data"
     (data_dir / "raw").mkdir(parents=True)
@@ -53,6 +56,7 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir):
     }
     instance = dg.DagsterInstance.ephemeral()
     write_eval_spec(data_dir)
+    shutil.copy(REPO / "data" / "config" / "access.yaml", data_dir / "config" / "access.yaml")
     every_asset = [*DATA_ASSETS, *DATA_CHECKS, base_model, lora_adapter, eval_report,
                    promotion_gate]
     data = dg.materialize(every_asset, instance=instance, resources=resources,
@@ -79,6 +83,7 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir):
     assert lineage["base_model"]["path"] == str(tiny_model_dir)
     assert lineage["training_config"]["max_steps"] == 60 and lineage["training_config_hash"]
     assert lineage["libraries"]["trl"] and lineage["hardware"]["device"] == "cpu"
+    assert lineage["launched_by"] == "alice"
     assert (folder / "README.md").read_text().startswith("---\nbase_model: tiny-llama")
     with duckdb.connect(str(data_dir / "registry.duckdb"), read_only=True) as con:
         row = con.execute("SELECT dataset_version, path FROM adapters WHERE adapter_id = ?", [adapter_id]).fetchone()
@@ -139,7 +144,7 @@ def _audit_round_trip(data_dir: Path, env: dict, adapter_id: str, version: str) 
 
     from fine_tune_assets.lib.common.hashing import sha256_file
 
-    env = {**env, "FINE_TUNE_USER": "auditor-test"}
+    env = {**env, "FINE_TUNE_USER": "audrey"}  # the sample's auditor; promotion and erasure below as bob and dana
     raw = data_dir / "raw" / "tickets.jsonl"
     forward = json.loads(_cli(env, "lineage", "latest", "--json").stdout)
     assert forward["adapter"]["adapter_id"] == adapter_id
@@ -160,8 +165,10 @@ def _audit_round_trip(data_dir: Path, env: dict, adapter_id: str, version: str) 
     assert [v["version_id"] for v in by_record["versions"]] == [version]
     assert [a["adapter_id"] for a in by_record["adapters"]] == [adapter_id]
 
-    _cli(env, "adapters", "promote", "latest", "--stage", "production", "--reason", "gate passed in test")
-    erased = json.loads(_cli(env, "erase", "--record", record.as_py(), "--reason", "DSR-7 in test", "--json").stdout)
+    _cli({**env, "FINE_TUNE_USER": "bob"}, "adapters", "promote", "latest", "--stage", "production", "--reason",
+         "gate passed in test")
+    erased = json.loads(_cli({**env, "FINE_TUNE_USER": "dana"}, "erase", "--record", record.as_py(), "--reason",
+                             "DSR-7 in test", "--json").stdout)
     assert erased["affected_adapters"] == [adapter_id] and erased["new_version"] not in (None, version)
     assert erased["purged_staging"] and [r["source_file"] for r in erased["raw_locations"]] == ["tickets.jsonl"]
     for staged in (data_dir / "staging").glob("*/*/*.parquet"):  # ingest kept the raw text: gone
@@ -174,10 +181,11 @@ def _audit_round_trip(data_dir: Path, env: dict, adapter_id: str, version: str) 
     assert _cli(env, "verify").stdout.startswith("intact:")
     dossier = _cli(env, "dossier", "latest").stdout
     for section in ("Identity", "Data", "De-identification", "Quality gates", "Training", "Evaluation",
-                    "Operations", "Integrity"):
+                    "Operations", "Approvals", "Integrity"):
         assert f". {section}" in dossier, section
     assert "NEEDS RETRAINING" in dossier and erased["request_id"] in dossier and "production" in dossier
     assert adapter_id in dossier and version in dossier and "no_residual_pii" in dossier
+    assert "held: trained by alice, promoted by bob" in dossier  # the four-eyes rule on a real run
     html = data_dir / "dossier.html"
     _cli(env, "dossier", adapter_id[:12], "--format", "html", "--output", str(html))
     assert html.read_text().startswith("<!DOCTYPE html>") and "<script" not in html.read_text()
@@ -204,6 +212,7 @@ def _erasure_retrain_round_trip(data_dir: Path, env: dict, instance, resources: 
     assert adapter_meta["trigger"].value == "erasure"
     lineage = json.loads((Path(adapter_meta["path"].value) / "lineage.json").read_text())
     assert lineage["trigger"]["erasure_request"] == erased["request_id"]
+    assert lineage["launched_by"].startswith("sensor:erasure")  # the sensor, which then promotes it to staging
 
     report_path = Path(run.asset_materializations_for_node("eval_report")[0].metadata["report_json"].value)
     verdict = json.loads(report_path.read_text())["champion"]

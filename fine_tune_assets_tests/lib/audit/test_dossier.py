@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -21,6 +20,7 @@ from fine_tune_assets.lib.audit.verify import verify_all
 from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.data.publish import PublishRequest, publish_dataset
 from fine_tune_assets.lib.data.records import QUARANTINE_SCHEMA
+from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.ledger import append_event, read_events
 from fine_tune_assets_tests.factories import (
     publish_test_adapter,
@@ -30,7 +30,7 @@ from fine_tune_assets_tests.factories import (
 )
 
 SECTIONS = ["Identity", "Data", "De-identification", "Quality gates", "Training", "Evaluation", "Operations",
-            "Integrity"]
+            "Approvals", "Integrity"]
 SCRIPT = "<script>alert('x')</script>"
 
 
@@ -78,7 +78,7 @@ def test_every_section_is_present_and_missing_items_are_explicit_gaps(published)
     flow = _table(dossier, "data", "Record counts")["rows"]
     assert ["input records", "-", "8"] in flow and ["accounting: in = accepted + quarantined", "-", "balanced"] in flow
     assert _rows(dossier, "evaluation")["evaluation id"]["value"] == eval_id
-    with duckdb.connect(str(paths.registry), read_only=True) as con:
+    with connect(paths.registry, read_only=True) as con:
         events = read_events(con)
     ledger = _table(dossier, "integrity", "Ledger events")["rows"]
     assert [(r[0], r[2], r[5]) for r in ledger] == [(str(e["seq"]), e["kind"], e["event_hash"]) for e in events]
@@ -92,11 +92,12 @@ def test_every_section_is_present_and_missing_items_are_explicit_gaps(published)
     assert comparison == [["format compliance", "25.0%", "75.0%", "+50.0 pp (better)"]]
 
 
-def test_an_adapter_without_evaluation_says_so(tmp_path):
+def test_an_adapter_without_evaluation_says_so(tmp_path, registry_backend):
     paths = DataPaths.from_env(tmp_path / "data")
     version = publish_test_dataset(paths, tmp_path)
     adapter_id = publish_test_adapter(paths, tmp_path, version)
-    dossier = build_dossier(paths.registry, adapter_id[:8])  # the registry file and a prefix work too
+    # the registry file (whose folder is the data directory) and a prefix work too; a URL does not name the files
+    dossier = build_dossier(paths.root if registry_backend else paths.registry, adapter_id[:8])
     _no_silence(dossier)
     rows = _rows(dossier, "evaluation")
     assert rows["evaluation"]["gap"] == "no evaluation recorded for this adapter (materialize eval_report)"
@@ -112,7 +113,7 @@ def _two_adapters_promoted_and_erased(paths: DataPaths, tmp_path: Path) -> tuple
     record_test_evaluation(paths, first, version)
     second = publish_test_adapter(paths, tmp_path, version, weights=b"weights-2")
     record_test_evaluation(paths, second, version)
-    with duckdb.connect(str(paths.registry)) as con:
+    with connect(paths.registry) as con:
         append_event(con, "promotion", first, {
             "adapter_id": first, "stage": "production", "previous_adapter_id": None, "reason": "first release",
             "user": "alice", "forced": False, "gate": {"passed": True}})
@@ -177,7 +178,7 @@ def test_promotion_erasure_and_drift_events_fill_operations(tmp_path):
     assert "previous adapter" not in _rows(older, "evaluation")  # nothing earlier on its lineage
 
     # a rollback gives production back to the first adapter
-    with duckdb.connect(str(paths.registry)) as con:
+    with connect(paths.registry) as con:
         append_event(con, "rollback", first, {"stage": "production", "adapter_id": first,
                                               "rolled_back_adapter_id": second, "reason": "drift", "user": "dan"})
     assert _rows(build_dossier(paths, first), "operations")["current stage(s)"]["value"] == "production"
@@ -264,19 +265,21 @@ def test_tampering_is_in_the_dossier_and_dossier_files_do_not_break_verify(publi
     assert "adapter_model.safetensors changed" in problems[0][0]
 
 
-def test_unknown_adapter_is_an_error(published, tmp_path):
+def test_unknown_adapter_is_an_error(published, tmp_path, registry_backend):
     with pytest.raises(DossierError, match="0 adapters match 'ffff'"):
         build_dossier(published[0], "ffff")
+    if registry_backend:  # PostgreSQL: the registry is the server's, whatever the data directory
+        return
     with pytest.raises(DossierError, match="no registry"):
         build_dossier(DataPaths.from_env(tmp_path / "empty"), "latest")
 
 
-def test_cli(published, tmp_path, monkeypatch, capsys):
+def test_cli(published, tmp_path, monkeypatch, capsys, registry_backend):
     paths, _, adapter_id, _ = published
     monkeypatch.setenv("FINE_TUNE_DATA_DIR", str(paths.root))
     assert cli.main(["dossier", "latest"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"# Audit dossier: adapter {adapter_id[:12]}") and "## 8. Integrity" in out
+    assert out.startswith(f"# Audit dossier: adapter {adapter_id[:12]}") and "## 9. Integrity" in out
     target = tmp_path / "out" / "dossier.html"
     assert cli.main(["dossier", adapter_id[:10], "--format", "html", "--output", str(target)]) == 0
     assert capsys.readouterr().out.strip() == str(target)
@@ -284,9 +287,10 @@ def test_cli(published, tmp_path, monkeypatch, capsys):
     assert cli.main(["dossier", "nope"]) == 2
     captured = capsys.readouterr()
     assert captured.err.startswith("error: 0 adapters match 'nope'") and "Traceback" not in captured.err
-    monkeypatch.setenv("FINE_TUNE_DATA_DIR", str(tmp_path / "nothing"))
-    assert cli.main(["dossier", "latest"]) == 2
-    assert capsys.readouterr().err.startswith("error: no registry")
+    if registry_backend is None:  # a data directory without a registry file
+        monkeypatch.setenv("FINE_TUNE_DATA_DIR", str(tmp_path / "nothing"))
+        assert cli.main(["dossier", "latest"]) == 2
+        assert capsys.readouterr().err.startswith("error: no registry")
 
 
 def test_model_dossier_asset_writes_files_and_metadata(published):

@@ -242,12 +242,12 @@ def test_source_erasure_matches_exact_names_or_content_only(world, tmp_path):
     ("DELETE FROM ledger", "is in the registry with no dataset_published ledger event"),
 ])
 def test_verify_catches_edits_to_erasures_and_flags(world, tamper, expected):
-    import duckdb
+    from fine_tune_assets.lib.registry.connection import connect
 
     paths, rows, _version, _adapter_id = world
     erase(paths, "DSR-5", record_refs=[rows[2]["record_id"]], user="carol")
     assert verify_all(paths)["ok"]
-    with duckdb.connect(str(paths.registry)) as con:
+    with connect(paths.registry) as con:
         con.execute(tamper)
     result = verify_all(paths)
     assert not result["ok"] and any(expected in p for p in result["problems"]), result["problems"]

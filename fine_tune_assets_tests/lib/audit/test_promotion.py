@@ -5,14 +5,14 @@ import os
 import subprocess
 import sys
 
-import duckdb
 import pytest
 
 from fine_tune_assets.lib.audit import promotion as promotion_lib
 from fine_tune_assets.lib.audit.promotion import PromotionError, promote, rollback
 from fine_tune_assets.lib.audit.verify import verify_all
 from fine_tune_assets.lib.common.paths import DataPaths
-from fine_tune_assets.lib.registry.ledger import read_events
+from fine_tune_assets.lib.registry.connection import connect
+from fine_tune_assets.lib.registry.ledger import current_user, read_events
 from fine_tune_assets.lib.registry.stages import current_stages, stage_history, stage_stacks
 from fine_tune_assets_tests.factories import (
     publish_evaluated_adapters,
@@ -36,12 +36,12 @@ def cli(paths: DataPaths, *args: str) -> subprocess.CompletedProcess:
 
 
 def _events(paths: DataPaths, kinds=("promotion", "rollback")) -> list[dict]:
-    with duckdb.connect(str(paths.registry), read_only=True) as con:
+    with connect(paths.registry, read_only=True) as con:
         return [e for e in read_events(con) if e["kind"] in kinds]
 
 
 def _current(paths: DataPaths) -> dict:
-    with duckdb.connect(str(paths.registry), read_only=True) as con:
+    with connect(paths.registry, read_only=True) as con:
         return current_stages(con)
 
 
@@ -63,7 +63,9 @@ def test_promote_promote_rollback_through_the_cli(three):
         "adapter_id": a, "stage": "production", "previous_adapter_id": None, "reason": "passes gate",
         "user": "alice", "forced": False,
         "gate": {"evaluated": True, "eval_id": event["payload"]["gate"]["eval_id"], "passed": True,
-                 "primary_metric": "format_compliance", "reasons": [], "needs_retraining": False}}
+                 "primary_metric": "format_compliance", "reasons": [], "needs_retraining": False},
+        "approval": {"access": "not configured", "protected": False, "roles": [], "trained_by": current_user(),
+                     "four_eyes": "not checked", "four_eyes_problem": None, "second_approver": None}}
 
     done = cli(paths, "adapters", "promote", "latest", "--stage", "production", "--reason", "better recall",
                "--json")
@@ -82,7 +84,8 @@ def test_promote_promote_rollback_through_the_cli(three):
     event = _events(paths)[-1]
     assert (event["kind"], event["subject"]) == ("rollback", c)
     assert event["payload"] == {"stage": "production", "adapter_id": c, "rolled_back_adapter_id": b,
-                                "reason": "b regressed", "user": "alice"}
+                                "reason": "b regressed", "user": "alice",
+                                "approval": {"access": "not configured", "protected": False, "roles": []}}
 
     assert cli(paths, "adapters", "rollback", "--stage", "production", "--reason", "c too").returncode == 0
     assert _current(paths) == {"production": a}
@@ -151,7 +154,7 @@ def test_needs_retraining_flag_blocks_promote_and_rollback(three):
     paths, _, (a, b, _c) = three
     promote(paths.registry, a, "production", "first", user="alice")
     promote(paths.registry, b, "production", "second", user="alice")
-    with duckdb.connect(str(paths.registry)) as con:
+    with connect(paths.registry) as con:
         con.execute("INSERT INTO adapter_flags (adapter_id, flag, created_at) VALUES (?, 'needs_retraining', now())",
                     [a])
     with pytest.raises(PromotionError, match="flagged needs_retraining"):
@@ -184,7 +187,7 @@ def test_rollback_rule_repeated_and_after_promote(three):
     assert go(b, a) == a  # stack a, b, a
     assert go("rb") == b
     assert go("rb") == a
-    with duckdb.connect(str(paths.registry), read_only=True) as con:
+    with connect(paths.registry, read_only=True) as con:
         assert stage_stacks(con) == {"production": [a]}
         history = stage_history(con, stage="production")
         assert [(t["action"], t["adapter_id"], t["previous_adapter_id"]) for t in history] == [
@@ -200,7 +203,7 @@ def test_rollback_rule_repeated_and_after_promote(three):
     assert _current(paths) == {"production": a, "staging": c}
 
 
-def test_refusals_are_clean_errors(three, tmp_path):
+def test_refusals_are_clean_errors(three, tmp_path, registry_backend):
     paths, _, (a, _b, _c) = three
     _refused(cli(paths, "adapters", "promote", "zzzz", "--stage", "production", "--reason", "x"),
              "0 adapters match 'zzzz'")
@@ -212,14 +215,15 @@ def test_refusals_are_clean_errors(three, tmp_path):
              f"adapter {a[:12]} is already in production")
     missing = cli(paths, "adapters", "promote", a, "--stage", "production")
     assert missing.returncode == 2 and "--reason" in missing.stderr  # argparse: required
-    _refused(cli(DataPaths.from_env(tmp_path / "empty"), "adapters", "rollback", "--stage", "production",
-                 "--reason", "x"), "no registry")
+    if registry_backend is None:  # a data directory without a registry file (PostgreSQL's is the server's)
+        _refused(cli(DataPaths.from_env(tmp_path / "empty"), "adapters", "rollback", "--stage", "production",
+                     "--reason", "x"), "no registry")
     assert len(_events(paths)) == 1
 
 
 def test_a_failure_inside_the_transaction_leaves_neither_row_nor_event(three, monkeypatch):
     paths, _, (a, b, _c) = three
-    with duckdb.connect(str(paths.registry), read_only=True) as con:
+    with connect(paths.registry, read_only=True) as con:
         events_before = len(read_events(con))
 
     def boom(*args, **kwargs):
@@ -229,7 +233,7 @@ def test_a_failure_inside_the_transaction_leaves_neither_row_nor_event(three, mo
     monkeypatch.setattr(promotion_lib, "_insert", boom)
     with pytest.raises(RuntimeError, match="crash after the event"):
         promote(paths.registry, a, "production", "first", user="alice")
-    with duckdb.connect(str(paths.registry), read_only=True) as con:
+    with connect(paths.registry, read_only=True) as con:
         assert len(read_events(con)) == events_before
         assert con.execute("SELECT count(*) FROM adapter_stages").fetchone()[0] == 0  # rolled back with the event
     monkeypatch.setattr(promotion_lib, "_insert", real_insert)
@@ -238,7 +242,7 @@ def test_a_failure_inside_the_transaction_leaves_neither_row_nor_event(three, mo
     monkeypatch.setattr(promotion_lib, "_insert", boom)
     with pytest.raises(RuntimeError):
         rollback(paths.registry, "production", "undo", user="alice")
-    with duckdb.connect(str(paths.registry), read_only=True) as con:
+    with connect(paths.registry, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM adapter_stages").fetchone()[0] == 2
         assert len(read_events(con)) == events_before + 2
         assert current_stages(con) == {"production": b}
@@ -246,8 +250,6 @@ def test_a_failure_inside_the_transaction_leaves_neither_row_nor_event(three, mo
 
 
 def test_verify_catches_an_edited_stage_history(tmp_path):
-    import duckdb
-
     from fine_tune_assets.lib.audit.promotion import promote
     from fine_tune_assets.lib.audit.verify import verify_all
     from fine_tune_assets.lib.common.paths import DataPaths
@@ -260,7 +262,7 @@ def test_verify_catches_an_edited_stage_history(tmp_path):
         record_test_evaluation(paths, adapter_id, version)
         promote(paths.registry, adapter_id, "production", "test", user="alice")
     assert verify_all(paths)["ok"]
-    with duckdb.connect(str(paths.registry)) as con:  # swap who holds production behind the ledger's back
+    with connect(paths.registry) as con:  # swap who holds production behind the ledger's back
         con.execute("UPDATE adapter_stages SET adapter_id = ? WHERE adapter_id = ?", [first, second])
     problems = verify_all(paths)["problems"]
     assert any("missing from or altered in adapter_stages" in p for p in problems), problems

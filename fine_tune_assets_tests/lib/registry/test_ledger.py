@@ -11,6 +11,7 @@ import pytest
 from fine_tune_assets.lib.audit.verify import verify_all
 from fine_tune_assets.lib.common.hashing import sha256_file, sha256_json
 from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.ledger import GENESIS_HASH, append_event, event_hash, read_events, verify_chain
 from fine_tune_assets.lib.registry.schema import create_tables
 from fine_tune_assets.lib.training import publish as adapters_lib
@@ -43,7 +44,7 @@ def test_chain_links_after_three_appends():
 
 def test_hooks_write_one_event_each_with_the_lineage_payloads(published):
     paths, version, adapter_id, eval_id = published
-    with duckdb.connect(str(paths.registry), read_only=True) as con:
+    with connect(paths.registry, read_only=True) as con:
         events = read_events(con)
     assert [(e["seq"], e["kind"], e["subject"]) for e in events] == [
         (1, "dataset_published", version), (2, "adapter_trained", adapter_id), (3, "evaluation_completed", eval_id)]
@@ -75,7 +76,7 @@ def test_deleting_the_newest_events_is_caught_against_a_noted_head(published):
     paths = published[0]
     noted = verify_all(paths)["head"]["event_hash"]
     assert verify_cli(paths, "--expect-head", noted[:16]).returncode == 0
-    with duckdb.connect(str(paths.registry)) as con:  # the newest event and its registry row, consistently
+    with connect(paths.registry) as con:  # the newest event and its registry row, consistently
         con.execute("DELETE FROM ledger WHERE seq = 3")
         con.execute("DELETE FROM evaluations")
     assert verify_cli(paths).returncode == 0  # the chain alone cannot see it ...
@@ -86,8 +87,8 @@ def test_deleting_the_newest_events_is_caught_against_a_noted_head(published):
 
 def test_registry_row_without_event_is_named(published):
     paths, _version, adapter_id, _ = published
-    with duckdb.connect(str(paths.registry)) as con:
-        con.execute("INSERT INTO adapters SELECT 'f' || substr(adapter_id, 2), created_at + INTERVAL 1 MINUTE, path, "
+    with connect(paths.registry) as con:
+        con.execute("INSERT INTO adapters SELECT 'f' || substr(adapter_id, 2), created_at + INTERVAL '1 minute', path, "
                     "dataset_version, base_model, training_config, training_config_hash, metrics, lineage, run_id "
                     "FROM adapters")
     problems = verify_all(paths)["problems"]
@@ -100,7 +101,8 @@ def test_missing_or_empty_registry_has_nothing_to_verify(tmp_path):
     done = verify_cli(paths)
     assert (done.returncode, done.stdout.strip()) == (0, "nothing to verify: the registry has no ledger events yet")
     paths.root.mkdir()
-    duckdb.connect(str(paths.registry)).close()
+    with connect(paths.registry):  # creates the (empty) tables
+        pass
     assert verify_cli(paths).returncode == 0
 
 
@@ -134,17 +136,17 @@ def test_replaced_or_added_adapter_weight_is_named(published):
 
 def test_payload_altered_with_sql_update_is_detected(published):
     paths, version = published[:2]
-    with duckdb.connect(str(paths.registry)) as con:
+    with connect(paths.registry) as con:
         recorded = con.execute("SELECT payload_sha256 FROM ledger WHERE seq = 1").fetchone()[0]
-        con.execute("UPDATE ledger SET payload = json_merge_patch(payload, '{\"counts\": {\"accepted\": 9}}') "
-                    "WHERE seq = 1")
         new_payload = json.loads(con.execute("SELECT payload FROM ledger WHERE seq = 1").fetchone()[0])
+        new_payload["counts"]["accepted"] = 9
+        con.execute("UPDATE ledger SET payload = ? WHERE seq = 1", [json.dumps(new_payload)])
     done = verify_cli(paths)
     assert done.returncode == 1
     assert (f"ledger row seq 1 altered: dataset_published payload for {version[:12]} no longer matches its "
             f"payload_sha256 (recorded {recorded[:12]}..., now {sha256_json(new_payload)[:12]}...)") in done.stdout
     # covering the payload change by also rewriting payload_sha256 breaks the event hash instead
-    with duckdb.connect(str(paths.registry)) as con:
+    with connect(paths.registry) as con:
         con.execute("UPDATE ledger SET payload_sha256 = ? WHERE seq = 1", [sha256_json(new_payload)])
     done = verify_cli(paths)
     assert done.returncode == 1
@@ -153,7 +155,7 @@ def test_payload_altered_with_sql_update_is_detected(published):
 
 def test_deleted_ledger_row_is_detected(published):
     paths = published[0]
-    with duckdb.connect(str(paths.registry)) as con:
+    with connect(paths.registry) as con:
         con.execute("DELETE FROM ledger WHERE seq = 2")
     done = verify_cli(paths)
     assert done.returncode == 1
@@ -171,7 +173,7 @@ def test_republishing_appends_an_event_and_still_verifies(published, tmp_path):
     assert publish_test_dataset(paths, again) == version  # unchanged content: no new version, no new event
     assert publish_test_adapter(paths, again, version) == adapter_id  # same weights: same id, new lineage.json
     record_test_evaluation(paths, adapter_id, version)
-    with duckdb.connect(str(paths.registry), read_only=True) as con:
+    with connect(paths.registry, read_only=True) as con:
         kinds = [e["kind"] for e in read_events(con)]
         assert con.execute("SELECT count(*) FROM adapters").fetchone()[0] == 1
     assert kinds == ["dataset_published", "adapter_trained", "evaluation_completed", "adapter_trained",
@@ -190,7 +192,7 @@ def test_a_failed_event_leaves_no_registry_row(published, tmp_path, monkeypatch)
     monkeypatch.setattr(adapters_lib, "append_event", boom)
     with pytest.raises(RuntimeError, match="crash between"):
         publish_test_adapter(paths, tmp_path, version, weights=b"weights-2")
-    with duckdb.connect(str(paths.registry), read_only=True) as con:
+    with connect(paths.registry, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM adapters").fetchone()[0] == 1
         assert con.execute("SELECT count(*) FROM ledger").fetchone()[0] == 3
 

@@ -3,8 +3,9 @@
 Plain Python, no Dagster import: the ``model_dossier`` asset and ``fine-tune-assets dossier`` share it.
 ``build_dossier`` collects every section as data (a JSON-able dict); ``render_markdown`` and ``render_html``
 only lay it out, so both formats always show the same items. Sections: identity, data, de-identification,
-quality gates, training, evaluation, operations, integrity. Every item has a value or an explicit gap with the
-reason it is missing, and all gaps are listed again at the end. No record content ever goes in.
+quality gates, training, evaluation, operations, approvals (separation of duties), integrity. Every item has a
+value or an explicit gap with the reason it is missing, and all gaps are listed again at the end. No record
+content ever goes in.
 Design notes (sources, the "previous adapter" rule, retraining): docs/audit.md.
 """
 

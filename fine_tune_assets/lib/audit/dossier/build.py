@@ -13,13 +13,14 @@ from ...common.hashing import sha256_json
 from ...common.paths import SOURCE_ROOT
 from ...common.render import iso_time
 from ...common.versions import installed_version
+from ...registry.backends import display
 from ...training.publish import git_commit
 from .blocks import section_gaps
 from .context import DossierContext, load_context
 from .sections import SECTIONS
 from .values import load_json
 
-DOSSIER_FORMAT = "1"
+DOSSIER_FORMAT = "2"  # 2: the approvals section (separation of duties)
 
 
 def tool_version() -> dict:
@@ -75,7 +76,7 @@ def build_dossier(paths_or_registry, adapter_id: str) -> dict:
         "format": DOSSIER_FORMAT,
         "generated_at": datetime.now(UTC).isoformat(),
         "tool": tool_version(),
-        "registry": str(ctx.paths.registry),
+        "registry": display(ctx.paths.registry),
         "adapter_id": ctx.aid,
         "dataset_version": ctx.version_id,
         "hashes": _hashes(ctx),

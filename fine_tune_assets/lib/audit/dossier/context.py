@@ -14,10 +14,12 @@ from pathlib import Path
 
 from ...common.hashing import sha256_file
 from ...common.paths import DataPaths
-from ...registry.connection import connect, rows_as_dicts
+from ...registry.backends import display, is_postgres
+from ...registry.connection import connect, registry_exists, rows_as_dicts
 from ...registry.ledger import EventKind, read_events
 from ...registry.queries import adapters, dataset_sources, dataset_versions
 from ...registry.resolve import LATEST, NotFound, resolve_adapter
+from ..access import AccessError, load_access
 from ..verify import verify_all
 from .events import mentions
 from .previous import Previous, previous_adapter
@@ -43,6 +45,7 @@ class DossierContext:
     previous: Previous
     events: list[dict]  # the whole ledger, in seq order
     integrity: dict  # verify_all's result
+    access: dict | str  # the roles file now: AccessPolicy.describe(), or {"error": why it is unusable}
 
     @property
     def aid(self) -> str:
@@ -102,6 +105,9 @@ def as_paths(paths_or_registry) -> DataPaths:
     """A DataPaths, the data directory, or the registry file (whose folder is the data directory)."""
     if isinstance(paths_or_registry, DataPaths):
         return paths_or_registry
+    if is_postgres(paths_or_registry):
+        raise DossierError("a PostgreSQL registry does not say where the data directory is: give the data "
+                           "directory (with FINE_TUNE_REGISTRY_URL set) instead")
     registry = Path(paths_or_registry)
     if registry.is_dir():
         return DataPaths(registry.resolve())
@@ -131,8 +137,8 @@ def _eval_report(evaluation: dict | None, adapter_dir: Path) -> tuple[dict | Non
 def load_context(paths_or_registry, wanted: str) -> DossierContext:
     """The context of adapter ``wanted``: an id, unique prefix, 'latest' or stage name (``registry.resolve``)."""
     paths = as_paths(paths_or_registry)
-    if not paths.registry.exists():
-        raise DossierError(f"no registry at {paths.registry}: nothing has been published yet")
+    if not registry_exists(paths.registry):
+        raise DossierError(f"no registry at {display(paths.registry)}: nothing has been published yet")
     integrity = verify_all(paths)  # opens the registry itself: run before our own connection
     with connect(paths.registry, read_only=True) as con:
         try:
@@ -152,8 +158,12 @@ def load_context(paths_or_registry, wanted: str) -> DossierContext:
         previous_id, rule = previous_adapter(adapter, events, parents, adapters(con))
         previous_eval = _evaluation_row(con, previous_id) if previous_id else None
     report, report_path = _eval_report(evaluation, Path(adapter["path"]))
+    try:
+        access = load_access(paths.access).describe()
+    except AccessError as exc:
+        access = {"error": str(exc)}
     previous = Previous(previous_id, rule, previous_eval,
                         _eval_report(previous_eval, paths.adapters / previous_id)[0] if previous_id else None)
     return DossierContext(paths=paths, adapter=adapter, dataset=dataset, sources=sources, stage_counts=stage_counts,
                           evaluation=evaluation, report=report, report_path=report_path, previous=previous,
-                          events=events, integrity=integrity)
+                          events=events, integrity=integrity, access=access)

@@ -1,5 +1,6 @@
 """The sections of the dossier, in the order they appear: each builds one section from a ``DossierContext``."""
 
+from .approvals import approvals
 from .data import data
 from .deidentification import deidentification
 from .evaluation import evaluation
@@ -9,6 +10,6 @@ from .integrity import integrity
 from .operations import DRIFT_POLICY_GAP, operations
 from .training import training
 
-SECTIONS = (identity, data, deidentification, gates, training, evaluation, operations, integrity)
+SECTIONS = (identity, data, deidentification, gates, training, evaluation, operations, approvals, integrity)
 
 __all__ = ["DRIFT_POLICY_GAP", "SECTIONS"]
