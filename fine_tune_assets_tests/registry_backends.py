@@ -31,33 +31,28 @@ def postgres_server() -> str:
     return url
 
 
-def _admin(url: str):
+def _on_server(server_url: str, sql: str) -> None:
+    """One statement outside a transaction (CREATE/DROP DATABASE cannot run inside one)."""
     import psycopg2
 
-    con = psycopg2.connect(url)
+    con = psycopg2.connect(server_url)
     con.autocommit = True
-    return con
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        con.close()
 
 
 def fresh_database(server_url: str) -> tuple[str, str]:
     """A new empty database on the test server: (its URL, its name)."""
     name = f"ft_{uuid.uuid4().hex[:16]}"
-    con = _admin(server_url)
-    try:
-        with con.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {name}")
-    finally:
-        con.close()
+    _on_server(server_url, f"CREATE DATABASE {name}")
     return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}")), name
 
 
 def drop_database(server_url: str, name: str) -> None:
-    con = _admin(server_url)
-    try:
-        with con.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        con.close()
+    _on_server(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def use_backend(backend: str, monkeypatch):

@@ -114,6 +114,7 @@ def test_a_shifted_file_ends_in_a_retrained_adapter(tmp_path, tiny_model_dir):
     assert len(adapters) == 2 and version == candidate and (new_id,) in evaluations
     trigger = json.loads(lineage)["trigger"]
     assert trigger["drift_evaluation"] == evaluation_id and trigger["drift_ledger_seq"] == str(seq)
+    assert json.loads(lineage)["launched_by"] == "sensor:drift_on_new_data"  # the trainer the four-eyes rule sees
     dossier = subprocess.run([sys.executable, "-m", "fine_tune_assets.cli", "dossier", new_id[:12]],
                              env=env, capture_output=True, text=True, timeout=300, check=True).stdout
     assert f"drift evaluation {evaluation_id} (ledger seq {seq})" in dossier
