@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dagster_pipes import open_dagster_pipes
 
+from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.evaluation.report import write_report
 from fine_tune_assets.lib.evaluation.spec import load_eval_spec
 from fine_tune_assets.lib.evaluation.store import record_evaluation
@@ -42,7 +43,8 @@ def main(request_path: str) -> None:
         if report["champion"] is None:
             report["champion"] = {"none": request.get("no_champion") or "no adapter in production to compare with"}
         folder = write_report(report, adapter_dir)
-        eval_id = record_evaluation(Path(request["registry"]), report, folder / "eval_report.json")
+        registry = DataPaths(Path(request["data_dir"])).registry  # the file there, or $FINE_TUNE_REGISTRY_URL
+        eval_id = record_evaluation(registry, report, folder / "eval_report.json")
         base, tuned, gate = report["metrics"]["base"], report["metrics"]["fine_tuned"], report["gate"]
         pipes.log.info(f"promotion gate {'PASSED' if gate['passed'] else 'FAILED'}: {'; '.join(gate['reasons'])}")
         champion = report["champion"]
@@ -60,7 +62,7 @@ def main(request_path: str) -> None:
                 "adapter_id": report["adapter_id"],
                 "dataset_version": report["dataset_version"],
                 "eval_set_sha256": report["eval_set"]["sha256"],
-                "ledger_event": event_reference(request["registry"], EventKind.EVALUATION_COMPLETED, eval_id) or "-",
+                "ledger_event": event_reference(registry, EventKind.EVALUATION_COMPLETED, eval_id) or "-",
                 "report": {"raw_value": str(folder / "report.html"), "type": "path"},
                 "report_json": {"raw_value": str(folder / "eval_report.json"), "type": "path"},
                 "format_compliance_base": number(base["format_compliance"]),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dagster_pipes import open_dagster_pipes
 
+from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.registry.ledger import EventKind, event_reference
 from fine_tune_assets.lib.training import TrainingConfig, train_adapter
 from fine_tune_assets.lib.training.checkpoints import training_identity
@@ -30,6 +31,7 @@ from fine_tune_assets.lib.training.publish import publish_adapter
 def main(request_path: str) -> None:
     request = json.loads(Path(request_path).read_text())
     config = TrainingConfig.from_dict(request["config"])
+    registry = DataPaths(Path(request["data_dir"])).registry  # the file there, or $FINE_TUNE_REGISTRY_URL
     with open_dagster_pipes() as pipes:
         started = datetime.now(UTC)
 
@@ -50,7 +52,7 @@ def main(request_path: str) -> None:
                                 run_folder, config, progress=progress,
                                 checkpoint_dir=adapters_dir / ".checkpoints" / identity, identity=identity)
         adapter_id, folder, lineage = publish_adapter(
-            run_folder, adapters_dir, Path(request["registry"]), request["dataset_version"],
+            run_folder, adapters_dir, registry, request["dataset_version"],
             request["base_model"], config.to_dict(), config.config_hash, metrics, started,
             Path(request["repo"]), request.get("run_id"), request.get("trigger"), request.get("launched_by"))
         merged = merged_dir_for(run_folder)
@@ -71,7 +73,7 @@ def main(request_path: str) -> None:
                 "steps": metrics["steps"],
                 "resumed_from_step": metrics["resumed_from_step"],
                 "training_identity": identity,
-                "ledger_event": event_reference(request["registry"], EventKind.ADAPTER_TRAINED, adapter_id) or "-",
+                "ledger_event": event_reference(registry, EventKind.ADAPTER_TRAINED, adapter_id) or "-",
                 "trained_tokens_per_s": round(metrics["trained_tokens_per_s"], 1),
                 "train_seconds": round(metrics["train_seconds"], 1),
                 "device": metrics["device"],

@@ -1,7 +1,13 @@
 """The closed loop under a real dagster-daemon: a shifted file dropped into raw/ is picked up by the
 raw-arrival sensor once it settles, data_job publishes it and decides drift (a hard signal), the drift
 sensor launches retrain_job, and a new adapter appears, trained on the drifted version, evaluated,
-with the drift evaluation in its lineage and its dossier."""
+with the drift evaluation in its lineage and its dossier.
+
+It runs on the shared deployment's configuration: the Dagster instance from deploy/dagster.postgres.yaml and
+the registry, both in PostgreSQL (fresh databases on the tests' server), so the web-less team setup is
+exercised end to end: sensors, the daemon's run queue, the training and evaluation workers writing the
+registry through FINE_TUNE_REGISTRY_URL. (The embedded SQLite instance and DuckDB file are covered by the
+browser test and the asset tests.)"""
 
 import json
 import os
@@ -15,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets.lib.common.paths import REGISTRY_URL_ENV, DataPaths
 from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets_tests.factories import (
     REPO,
@@ -24,6 +30,7 @@ from fine_tune_assets_tests.factories import (
     publish_test_dataset,
     sample_conversations,
 )
+from fine_tune_assets_tests.registry_backends import drop_database, fresh_database, postgres_server
 
 pytestmark = pytest.mark.slow
 DEADLINE_S = 900
@@ -56,10 +63,29 @@ def _wait(what: str, done, deadline: float, logs: Path):
     raise AssertionError(f"timed out waiting for {what}; daemon log tail:\n{logs.read_text()[-4000:]}")
 
 
-def test_a_shifted_file_ends_in_a_retrained_adapter(tmp_path, tiny_model_dir):
-    home, data = tmp_path / "dagster_home", tmp_path / "data"
+@pytest.fixture
+def team_deployment(tmp_path, monkeypatch):
+    """A DAGSTER_HOME with deploy/dagster.postgres.yaml and the DAGSTER_PG_* and FINE_TUNE_REGISTRY_URL
+    variables of two fresh PostgreSQL databases (dropped afterwards); yields the home."""
+    from fine_tune_assets_tests.defs.test_instance import postgres_instance_env
+
+    server = postgres_server()
+    (instance_url, instance_db), (registry_url, registry_db) = fresh_database(server), fresh_database(server)
+    home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
+    for name, value in postgres_instance_env(instance_url).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(REGISTRY_URL_ENV, registry_url)
+    try:
+        yield home
+    finally:
+        drop_database(server, instance_db)
+        drop_database(server, registry_db)
+
+
+def test_a_shifted_file_ends_in_a_retrained_adapter(tmp_path, tiny_model_dir, team_deployment):
+    home, data = team_deployment, tmp_path / "data"
     _write_config(data)
     paths, chats = DataPaths(data), sample_conversations()
     reference = publish_test_dataset(paths, tmp_path, chats[:300], eval_fraction=0.1)

@@ -69,7 +69,8 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalReportConfig, pip
         raise dg.Failure(f"evaluation spec {spec} not found (see data/config/evaluation.yaml in the repository)")
     champion, no_champion = find_champion(paths.registry, adapter_id, identity.identity_hash)
     request = {"adapter_dir": str(adapter_dir), "base_model_dir": identity.path, "dataset_dir": row[0],
-               "spec_path": str(spec), "device": config.device, "registry": display(paths.registry),
+               "spec_path": str(spec), "device": config.device, "data_dir": str(paths.root),
+               "registry": display(paths.registry),
                "scrub_policy": str(pipeline.policy_path()) if pipeline.policy_path() else None,
                "champion": champion, "no_champion": no_champion}
     if champion:

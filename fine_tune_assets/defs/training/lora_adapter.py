@@ -108,7 +108,10 @@ def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, 
         "train_path": str(folder / "train.jsonl"), "eval_path": str(folder / "eval.jsonl"),
         "dataset_version": dataset["version_id"], "base_model": identity.to_dict(),
         "config": training.to_dict(), "run_dir": str(run_dir), "adapters_dir": str(paths.adapters),
-        "registry": display(paths.registry), "repo": str(SOURCE_ROOT), "run_id": context.run_id,
+        # the worker opens the registry from the data directory and its own environment (a URL's password
+        # never goes into the request file); "registry" only names it
+        "data_dir": str(paths.root), "registry": display(paths.registry), "repo": str(SOURCE_ROOT),
+        "run_id": context.run_id,
         "trigger": run_trigger(context.run.tags),
         "launched_by": automatic_launcher(context.run.tags) or current_user(),  # the four-eyes rule's trainer
     }

@@ -22,7 +22,7 @@ def evaluation_id(report: dict) -> str:
                         "spec": report["config"]["spec_hash"], "logic": EVAL_LOGIC_VERSION})
 
 
-def record_evaluation(registry: Path, report: dict, report_path: Path) -> str:
+def record_evaluation(registry: Path | str, report: dict, report_path: Path) -> str:
     eval_id = evaluation_id(report)
     metrics = report["metrics"]
     gate = report["gate"]

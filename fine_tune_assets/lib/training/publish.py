@@ -73,7 +73,7 @@ def model_card(adapter_id: str, lineage: dict) -> str:
                            base=base, metrics=metrics, front_matter=yaml.safe_dump(front, sort_keys=False))
 
 
-def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path, dataset_version: str,
+def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path | str, dataset_version: str,
                     base_model: dict, training_config: dict, training_config_hash: str, metrics: dict,
                     started_at: datetime, repo: Path, run_id: str | None = None,
                     trigger: dict | None = None, launched_by: str | None = None) -> tuple[str, Path, dict]:
