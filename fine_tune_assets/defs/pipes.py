@@ -6,12 +6,12 @@ down, and the same ``python -m fine_tune_assets.workers.<worker> REQUEST.json`` 
 """
 
 import json
-import sys
 from pathlib import Path
 
 import dagster as dg
 
 from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets.lib.training.distributed import torchrun_command, torchrun_env
 
 
 def run_folder(paths: DataPaths, context) -> Path:
@@ -22,9 +22,10 @@ def run_folder(paths: DataPaths, context) -> Path:
 
 
 def launch_worker(context, client: dg.PipesSubprocessClient, module: str, request: dict,
-                  request_path: Path) -> dg.MaterializeResult:
-    """Write ``request`` to ``request_path`` and run the worker module on it; its report is the result."""
+                  request_path: Path, nproc_per_node: int = 1, device: str = "cpu") -> dg.MaterializeResult:
+    """Write ``request`` to ``request_path`` and run the worker module on it, in ``nproc_per_node``
+    processes under torchrun when more than one (rank 0 reports); its report is the result."""
     request_path.write_text(json.dumps(request, indent=2))
-    result = client.run(command=[sys.executable, "-m", f"fine_tune_assets.workers.{module}", str(request_path)],
-                        context=context)
+    command = torchrun_command(f"fine_tune_assets.workers.{module}", [str(request_path)], nproc_per_node)
+    result = client.run(command=command, context=context, env=torchrun_env(nproc_per_node, device))
     return result.get_materialize_result()

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from fine_tune_assets.lib.common.paths import SOURCE_ROOT
 from fine_tune_assets.lib.models.base_model import resolve_base_model
+from fine_tune_assets.lib.models.loading import resolve_device
 from fine_tune_assets.lib.registry.backends import display
 from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.erasures import erased_records_in
@@ -56,6 +57,9 @@ class LoraTrainingConfig(dg.Config):
                                                          "batch")
     fused_kernels: str = Field(default="auto", description="Liger Kernel RoPE/RMSNorm/SwiGLU: auto (on CUDA when "
                                                            "installed) | on | off")
+    nproc_per_node: int = Field(default=1, ge=1, description="Processes to train in under torchrun, data-parallel: "
+                                                            "one per GPU; on CPU gloo processes (slower, the same "
+                                                            "path). Rank 0 reports and publishes")
 
     def training_config(self):
         from fine_tune_assets.lib.training import TrainingConfig
@@ -117,4 +121,7 @@ def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, 
     }
     context.log.info(f"training on dataset {dataset['version_id'][:12]} ({dataset['n_train']} train / "
                      f"{dataset['n_eval']} eval) from {identity.name}, config {training.config_hash[:12]}")
-    return launch_worker(context, pipes_subprocess_client, "training", request, run_dir / "request.json")
+    if training.nproc_per_node > 1:
+        context.log.info(f"training in {training.nproc_per_node} processes under torchrun")
+    return launch_worker(context, pipes_subprocess_client, "training", request, run_dir / "request.json",
+                         nproc_per_node=training.nproc_per_node, device=resolve_device(training.device))

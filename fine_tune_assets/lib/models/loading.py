@@ -7,6 +7,7 @@ this module stays cheap.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,7 +64,8 @@ def load_base_model(base_model_dir: str | Path, device: str, load_in_4bit: bool 
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=compute)
-        kwargs["device_map"] = {"": 0} if device == "cuda" else "cpu"
+        # under torchrun each process owns GPU LOCAL_RANK, not 0
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))} if device == "cuda" else "cpu"
     model = AutoModelForCausalLM.from_pretrained(str(base_model_dir), attn_implementation=attn_implementation,
                                                  **kwargs)
     if load_in_4bit:

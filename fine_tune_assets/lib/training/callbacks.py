@@ -54,7 +54,7 @@ def _crash_callback(step: int):
         is fully written (``on_save`` runs after the trainer state, the last file)."""
 
         def on_save(self, args, state, control, **kwargs):
-            if state.global_step == step:
+            if state.global_step == step and state.is_world_process_zero:  # the process that wrote it
                 os.kill(os.getpid(), signal.SIGKILL)
 
     return CrashAfterStep()

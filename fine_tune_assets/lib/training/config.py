@@ -57,6 +57,10 @@ class TrainingConfig:
     fused_kernels: str = field(default="auto", metadata={
         "help": "Liger Kernel's Triton RoPE, RMSNorm and SwiGLU: auto = on CUDA when liger-kernel is installed "
                 "(pip install 'fine_tune_assets[gpu]'), on = required, off. Speed and memory only."})
+    nproc_per_node: int = field(default=1, metadata={
+        "help": "Processes to train in, data-parallel under torchrun: one per GPU on a CUDA node; on CPU, several "
+                "gloo processes (the multi-process path, testable without a GPU). Each runs per_device_batch_size "
+                "rows, so the effective batch grows with it."})
     extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "Passed through to TRL's SFTConfig."})
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,6 +74,8 @@ class TrainingConfig:
             del values["share_prefix"]
         if values["fused_kernels"] == "auto":
             del values["fused_kernels"]
+        if values["nproc_per_node"] == 1:
+            del values["nproc_per_node"]
         return values
 
     @property

@@ -8,6 +8,9 @@ TRL's arguments (``sft_config``), the trainer (``trainer``, ``callbacks``), and 
 
 Seeded (LoRA init, dropout, data order): the same data, base model and config give the same
 adapter bytes, whether the run went through in one go or resumed after a crash.
+
+Under ``torchrun`` (``distributed``) every process runs this function on its share of each batch; only
+rank 0 claims the checkpoint folder and writes the adapter, the others wait for it at a barrier.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from typing import Any
 from ..common.hashing import sha256_file
 from ..models.loading import load_base_model, peft_wrapping, resolve_device
 from .callbacks import training_callbacks
-from .checkpoints import checkpoint_step, prepare_checkpoint_dir, training_identity
+from .checkpoints import checkpoint_step, latest_checkpoint, prepare_checkpoint_dir, training_identity
 from .config import TrainingConfig
+from .distributed import barrier, current, sum_over_processes
 from .export import export_merged, stage_adapter, write_adapter
 from .kernels import apply_fused_kernels, choose_attention
 from .metrics import finite, throughput
@@ -61,22 +65,37 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
 
     tokenizer = load_tokenizer(base_model_dir)
     splits = tokenize_splits(tokenizer, train_path, eval_path, config.max_seq_length)
-    resume_from = prepare_checkpoint_dir(checkpoint_dir, identity, config.resume)
+    rank = current()
+    if rank.is_main:  # claims the folder (and refuses another training's checkpoints) for every process
+        resume_from = prepare_checkpoint_dir(checkpoint_dir, identity, config.resume)
+    barrier()
+    if not rank.is_main:
+        resume_from = latest_checkpoint(checkpoint_dir) if config.resume else None
     counter = {"trained_tokens": 0, "input_tokens": 0, "logical_input_tokens": 0}
     trainer, kernel_choice = _build_trainer(base_model_dir, device, config, checkpoint_dir, tokenizer, splits,
                                       training_callbacks(progress, counter), counter, note)
+    if rank.distributed:
+        note(f"training in {rank.world_size} processes (world size {rank.world_size}, torchrun, "
+             f"{'NCCL' if device == 'cuda' else 'gloo'})")
     run = _run(trainer, config, resume_from, note)
+    # every process's share of the tokens (the progress events during training count rank 0's only)
+    counter.update({k: int(v) for k, v in sum_over_processes({k: counter[k] for k in TOKEN_COUNTS}).items()})
 
-    staged = stage_adapter(trainer.model, tokenizer, splits.template, output_dir)
     metrics = _metrics(run, trainer, config, splits, counter, device, kernel_choice, identity,
                        total_seconds=time.perf_counter() - started)
-    # train() starts a fresh log history: the baseline evaluation before it is added back as step 0.
-    baseline = [{"step": 0, "eval_loss": run.eval_loss_before}] if run.eval_loss_before is not None else []
-    write_adapter(staged, output_dir, config, metrics, baseline + trainer.state.log_history)
-    export_merged(trainer.model, tokenizer, output_dir, config, note)
-    if not config.keep_checkpoints:
+    if rank.is_main:
+        staged = stage_adapter(trainer.model, tokenizer, splits.template, output_dir)
+        # train() starts a fresh log history: the baseline evaluation before it is added back as step 0.
+        baseline = [{"step": 0, "eval_loss": run.eval_loss_before}] if run.eval_loss_before is not None else []
+        write_adapter(staged, output_dir, config, metrics, baseline + trainer.state.log_history)
+        export_merged(trainer.model, tokenizer, output_dir, config, note)
+    barrier()
+    if rank.is_main and not config.keep_checkpoints:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)  # intermediate state; the adapter is in place
     return metrics
+
+
+TOKEN_COUNTS = ("trained_tokens", "input_tokens", "logical_input_tokens")
 
 
 def _notifier(progress: Callable[[dict], None] | None) -> Callable[[str], None]:
@@ -158,6 +177,7 @@ def _metrics(run: _Run, trainer, config: TrainingConfig, splits: TokenizedSplits
                      steps_run=run.result.global_step - (run.resumed_from_step or 0)),
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         "device": device,
+        "world_size": current().world_size,
         "precision": precision(device),
         "quantization": "nf4 (double quant)" if config.load_in_4bit else None,
         "optimizer": str(getattr(args.optim, "value", args.optim)),
