@@ -57,6 +57,8 @@ class LoraTrainingConfig(dg.Config):
                                                          "batch")
     fused_kernels: str = Field(default="auto", description="Liger Kernel RoPE/RMSNorm/SwiGLU: auto (on CUDA when "
                                                            "installed) | on | off")
+    fsdp: bool = Field(default=False, description="FSDP-QLoRA on a multi-GPU node (with load_in_4bit and "
+                                                  "nproc_per_node > 1): shard the 4-bit base and the LoRA weights")
     nproc_per_node: int = Field(default=1, ge=1, description="Processes to train in under torchrun, data-parallel: "
                                                             "one per GPU; on CPU gloo processes (slower, the same "
                                                             "path). Rank 0 reports and publishes")
@@ -124,4 +126,5 @@ def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, 
     if training.nproc_per_node > 1:
         context.log.info(f"training in {training.nproc_per_node} processes under torchrun")
     return launch_worker(context, pipes_subprocess_client, "training", request, run_dir / "request.json",
-                         nproc_per_node=training.nproc_per_node, device=resolve_device(training.device))
+                         nproc_per_node=training.nproc_per_node, device=resolve_device(training.device),
+                         fsdp=training.fsdp)

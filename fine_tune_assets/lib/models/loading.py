@@ -37,15 +37,29 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def quantization_kwargs(compute_dtype, fsdp: bool = False) -> dict[str, Any]:
+    """NF4 with double quantization, computing in ``compute_dtype``; under FSDP the packed 4-bit weights
+    are stored in that dtype too (FSDP shards parameters of one dtype; uint8 storage would not shard)."""
+    kwargs = {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
+              "bnb_4bit_compute_dtype": compute_dtype}
+    if fsdp:
+        kwargs["bnb_4bit_quant_storage"] = compute_dtype
+    return kwargs
+
+
 def load_base_model(base_model_dir: str | Path, device: str, load_in_4bit: bool = False,
-                    activation_checkpointing: bool | None = None, attn_implementation: str = "sdpa"):
+                    activation_checkpointing: bool | None = None, attn_implementation: str = "sdpa",
+                    fsdp: bool = False):
     """fp32 on CPU, bf16 (or fp16) on CUDA; optional 4-bit NF4 through bitsandbytes (QLoRA).
 
     A 4-bit model is frozen for LoRA as PEFT's ``prepare_model_for_kbit_training`` does, minus its cast
     of every non-4-bit weight to fp32: that cast cost 50% more GPU memory at the first step on a 1B
     Llama (tied 49k-vocab embeddings in fp32), and RMSNorm computes in fp32 anyway. With
     ``activation_checkpointing`` (default: on CUDA) the embeddings' output requires grad, so
-    checkpointed layers see a graph input; pass False with ``share_prefix``."""
+    checkpointed layers see a graph input; pass False with ``share_prefix``. With ``fsdp`` (FSDP-QLoRA on a
+    multi-GPU node) the 4-bit weights are stored in the compute dtype, so FSDP can shard them with the rest,
+    and no device map is given: FSDP places the shards (loading on rank 0 only, CPU-RAM-efficient, is
+    accelerate's ``FSDP_CPU_RAM_EFFICIENT_LOADING``, set by ``training.distributed.torchrun_env``)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -60,12 +74,9 @@ def load_base_model(base_model_dir: str | Path, device: str, load_in_4bit: bool 
             from transformers import BitsAndBytesConfig
         except ImportError as error:
             raise RuntimeError("load_in_4bit needs bitsandbytes (pip install bitsandbytes==0.50.*)") from error
-        compute = kwargs["dtype"]
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute)
-        # under torchrun each process owns GPU LOCAL_RANK, not 0
-        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))} if device == "cuda" else "cpu"
+        kwargs["quantization_config"] = BitsAndBytesConfig(**quantization_kwargs(kwargs["dtype"], fsdp))
+        if not fsdp:  # under torchrun each process owns GPU LOCAL_RANK, not 0
+            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))} if device == "cuda" else "cpu"
     model = AutoModelForCausalLM.from_pretrained(str(base_model_dir), attn_implementation=attn_implementation,
                                                  **kwargs)
     if load_in_4bit:

@@ -57,6 +57,10 @@ class TrainingConfig:
     fused_kernels: str = field(default="auto", metadata={
         "help": "Liger Kernel's Triton RoPE, RMSNorm and SwiGLU: auto = on CUDA when liger-kernel is installed "
                 "(pip install 'fine_tune_assets[gpu]'), on = required, off. Speed and memory only."})
+    fsdp: bool = field(default=False, metadata={
+        "help": "FSDP-QLoRA on a multi-GPU node (with load_in_4bit and nproc_per_node > 1): the base weights, "
+                "stored in the compute dtype, and the LoRA weights are sharded over the GPUs; CPU-RAM-efficient "
+                "loading. CUDA only."})
     nproc_per_node: int = field(default=1, metadata={
         "help": "Processes to train in, data-parallel under torchrun: one per GPU on a CUDA node; on CPU, several "
                 "gloo processes (the multi-process path, testable without a GPU). Each runs per_device_batch_size "
@@ -76,6 +80,8 @@ class TrainingConfig:
             del values["fused_kernels"]
         if values["nproc_per_node"] == 1:
             del values["nproc_per_node"]
+        if not values["fsdp"]:
+            del values["fsdp"]
         return values
 
     @property

@@ -46,13 +46,31 @@ def torchrun_command(module: str, args: list[str], nproc_per_node: int) -> list[
             "-m", module, *args]
 
 
-def torchrun_env(nproc_per_node: int, device: str) -> dict[str, str]:
+def torchrun_env(nproc_per_node: int, device: str, fsdp: bool = False) -> dict[str, str]:
     """Environment for the processes: on CPU, gloo over loopback (no other interface may be reachable)
-    and the cores split between the processes (each would otherwise start one thread per core)."""
+    and the cores split between the processes (each would otherwise start one thread per core). Under
+    FSDP, CPU-RAM-efficient loading must be on before the model loads (before the Trainer exists)."""
+    if fsdp:
+        return {"ACCELERATE_USE_FSDP": "true", "FSDP_CPU_RAM_EFFICIENT_LOADING": "true"}
     if nproc_per_node <= 1 or device == "cuda":
         return {}
     threads = max(1, (os.cpu_count() or 1) // nproc_per_node)
     return {"GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": str(threads)}
+
+
+class DistributedConfigError(ValueError):
+    """A multi-process setting that cannot work on this device (e.g. FSDP on a CPU)."""
+
+
+def check_fsdp(config, device: str) -> None:
+    """FSDP-QLoRA needs CUDA, several processes and 4-bit weights; refuse early and say which is missing."""
+    if not getattr(config, "fsdp", False):
+        return
+    missing = [why for ok, why in ((device == "cuda", "a CUDA device"),
+                                   (config.nproc_per_node > 1, "nproc_per_node > 1 (one process per GPU)"),
+                                   (config.load_in_4bit, "load_in_4bit (FSDP-QLoRA)")) if not ok]
+    if missing:
+        raise DistributedConfigError(f"fsdp needs {', '.join(missing)}")
 
 
 def start(device: str) -> Rank:

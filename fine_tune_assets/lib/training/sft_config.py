@@ -41,7 +41,8 @@ def sft_config(config: TrainingConfig, checkpoint_dir: Path, device: str):
         data_seed=config.seed,
         bf16=dtype == "bf16",
         fp16=dtype == "fp16",
-        activation_checkpointing=activation_checkpointing(device, config),  # TRL defaults the old name to True
+        # TRL defaults the old name to True; under FSDP the FSDP plugin checkpoints instead (fsdp_config)
+        activation_checkpointing=activation_checkpointing(device, config) and not config.fsdp,
         use_cpu=not on_cuda,
         padding_free=config.padding_free,
         max_length=None,  # rows are truncated already; TRL refuses max_length with padding_free w/o packing
@@ -59,8 +60,27 @@ def sft_config(config: TrainingConfig, checkpoint_dir: Path, device: str):
         disable_tqdm=True,
         # QLoRA on CUDA: paged 8-bit AdamW (8-bit optimizer state, paged out under memory spikes).
         # bitsandbytes' paged optimizers need CUDA; elsewhere the Trainer's default. extra wins.
-        **{**({"optim": "paged_adamw_8bit"} if on_cuda and config.load_in_4bit else {}), **config.extra},
+        **fsdp_arguments(config, device),
+        **{**({"optim": "paged_adamw_8bit"} if on_cuda and config.load_in_4bit and not config.fsdp else {}),
+           **config.extra},
     )
+
+
+FSDP_CONFIG = {  # FSDP2 as transformers' Trainer takes it; deploy/accelerate_fsdp_qlora.yaml says the same
+    "version": 2,
+    "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+    "reshard_after_forward": True,
+    "cpu_ram_efficient_loading": True,  # rank 0 loads the weights, the others get their shards
+    "state_dict_type": "SHARDED_STATE_DICT",  # checkpoints without gathering the model on one GPU
+    "activation_checkpointing": True,
+}
+
+
+def fsdp_arguments(config: TrainingConfig, device: str) -> dict:
+    """SFTConfig fields for FSDP-QLoRA (``config.fsdp``), nothing otherwise."""
+    if not config.fsdp:
+        return {}
+    return {"fsdp": "full_shard auto_wrap", "fsdp_config": dict(FSDP_CONFIG)}
 
 
 def precision(device: str) -> str:

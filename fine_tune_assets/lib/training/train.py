@@ -28,7 +28,7 @@ from ..models.loading import load_base_model, peft_wrapping, resolve_device
 from .callbacks import training_callbacks
 from .checkpoints import checkpoint_step, latest_checkpoint, prepare_checkpoint_dir, training_identity
 from .config import TrainingConfig
-from .distributed import barrier, current, sum_over_processes
+from .distributed import barrier, check_fsdp, current, sum_over_processes
 from .export import export_merged, stage_adapter, write_adapter
 from .kernels import apply_fused_kernels, choose_attention
 from .metrics import finite, throughput
@@ -56,6 +56,7 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
 
     config = config or TrainingConfig()
     device = resolve_device(config.device)
+    check_fsdp(config, device)
     output_dir = Path(output_dir)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else output_dir.with_name(output_dir.name + ".checkpoints")
     identity = identity or training_identity(sha256_file(train_path), str(Path(base_model_dir).resolve()), config)
@@ -116,7 +117,7 @@ def _build_trainer(base_model_dir: str | Path, device: str, config: TrainingConf
     from transformers import PrinterCallback
 
     attention = choose_attention(device, config)
-    model = load_base_model(base_model_dir, device, config.load_in_4bit,
+    model = load_base_model(base_model_dir, device, config.load_in_4bit, fsdp=config.fsdp,
                             activation_checkpointing=activation_checkpointing(device, config),
                             attn_implementation=attention)
     fused = apply_fused_kernels(model, config.fused_kernels, device)
