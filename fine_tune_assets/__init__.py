@@ -8,6 +8,8 @@ the CLI, the Pipes workers, tests and benchmarks all import it first), so no mod
 - ``HF_HUB_OFFLINE=1``, ``HF_DATASETS_OFFLINE=1``: models come from local folders and installed
   packages, never a hub, and ``datasets`` (TRL's input type) never looks one up.
 - ``GX_ANALYTICS_ENABLED=False``: Great Expectations sends no usage statistics.
+- ``RAY_USAGE_STATS_ENABLED=0``: Ray (the scrub stage's ``ray`` executor) sends none either; its
+  Ray workers inherit it from the process that starts a local Ray.
 
 A value the user has already set wins (``setdefault``).
 """
@@ -19,6 +21,7 @@ OFFLINE_DEFAULTS = {
     "HF_HUB_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
     "GX_ANALYTICS_ENABLED": "False",
+    "RAY_USAGE_STATS_ENABLED": "0",
 }
 
 for _name, _value in OFFLINE_DEFAULTS.items():

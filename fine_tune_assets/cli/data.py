@@ -90,7 +90,7 @@ def scrub(args) -> int:
         totals: Counter = Counter()
         out = []
         items = ((i, ex["messages"]) for i, ex in enumerate(examples))
-        for i, result in scrub_conversations(items, policy, workers=args.workers):
+        for i, result in scrub_conversations(items, policy, workers=args.workers, executor=args.executor):
             totals.update(result.entity_counts)
             out.append(json.dumps({**examples[i], "messages": result.messages}, ensure_ascii=False))
         atomic_write_bytes(dst, ("\n".join(out) + ("\n" if out else "")).encode("utf-8"))
@@ -109,6 +109,7 @@ def _scrub_text(r: dict) -> str:
 
 
 def register(sub) -> None:
+    from fine_tune_assets.lib.data.scrub.pool import EXECUTORS
     from fine_tune_assets.lib.models.base_model import DEFAULT_BASE_MODEL
 
     p = sub.add_parser("validate", help="format errors, token counts and cost of a chat JSONL file")
@@ -124,5 +125,8 @@ def register(sub) -> None:
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--policy", default=None, help="scrub policy YAML (default: data/config or packaged)")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2, help="worker processes, or Ray actors with --executor ray")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: this machine's process pool; ray: Ray Data actors (a local Ray, or the cluster "
+                        "at $RAY_ADDRESS); the same output either way")
     p.set_defaults(func=scrub)

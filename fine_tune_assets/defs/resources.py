@@ -7,6 +7,7 @@ location under $FINE_TUNE_DATA_DIR".
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -40,7 +41,11 @@ class PipelineResource(dg.ConfigurableResource):
     eval_fraction: float = Field(default=0.1, description="Share of records in the held-out split")
     quarantine_rate_ceiling: float = Field(default=0.25, description="Blocking gate: max share quarantined")
     min_examples: int = Field(default=10, description="Blocking gate: fewest accepted examples (warns under 100)")
-    scrub_workers: int = Field(default=2, description="Presidio worker processes")
+    scrub_workers: int = Field(default=2, description="Presidio worker processes (Ray actors with the ray executor)")
+    scrub_executor: Literal["local", "ray"] = Field(
+        default="local", description="Where the scrub stage runs: 'local' = this machine's process pool; 'ray' = "
+                                     "Ray Data actors on a local Ray (or the cluster at $RAY_ADDRESS). Same output "
+                                     "and data version either way")
 
     _policy = PrivateAttr(default=None)
 

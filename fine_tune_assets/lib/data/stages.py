@@ -160,10 +160,19 @@ def scrub_record_schema():
 
 
 def scrub_stage(paths: DataPaths, ingested: StageOutput, policy, workers: int = 2,
-                max_record_chars: int = DEFAULT_MAX_RECORD_CHARS, progress: Progress | None = None) -> StageOutput:
-    """Size guard first (cheap), then Presidio over every message of every role (expensive)."""
-    from .scrub import describe_policy, scrub_conversations
+                max_record_chars: int = DEFAULT_MAX_RECORD_CHARS, progress: Progress | None = None,
+                executor: str = "local") -> StageOutput:
+    """Size guard first (cheap), then Presidio over every message of every role (expensive).
 
+    ``executor`` (``local``: this machine's process pool; ``ray``: Ray Data actors) and ``workers``
+    are not part of the data version: both produce byte-identical records and quarantine
+    (``fine_tune_assets_tests/lib/data/scrub/test_ray_executor.py``), so either one reuses the
+    other's staging folder.
+    """
+    from .scrub import describe_policy, scrub_conversations
+    from .scrub.pool import check_executor
+
+    check_executor(executor)
     presidio = installed_version("presidio-analyzer")
     data_version = sha256_json({"code": SCRUB_CODE_VERSION, "input": ingested.data_version,
                                 "policy": policy.hash, "max_record_chars": max_record_chars})
@@ -201,7 +210,8 @@ def scrub_stage(paths: DataPaths, ingested: StageOutput, policy, workers: int = 
                 eta = (total - done) / rate if rate else 0
                 progress(f"scrubbed {done} of {total} records ({rate:.0f} records/s, ETA {eta:.0f} s)")
 
-        for key, result in scrub_conversations(admitted(), policy, workers=workers, progress=report):
+        for key, result in scrub_conversations(admitted(), policy, workers=workers, progress=report,
+                                               executor=executor):
             record = pending.pop(key)
             record.messages = result.messages
             entity_totals.update(result.entity_counts)

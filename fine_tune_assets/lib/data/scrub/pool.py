@@ -5,6 +5,9 @@ while two processes, each with its own engine, nearly double throughput on two c
 start with the ``spawn`` context (safe with threads and in Dagster's step processes) and take a
 few seconds to load, so small inputs are scrubbed in this process instead. Input is read lazily
 and at most ``8 x workers`` batches are in flight, so memory stays flat on large datasets.
+
+``executor="ray"`` scrubs the same chunks with the same worker functions in Ray Data actors
+(``ray_pool.py``): the same output, so the same data version.
 """
 
 from __future__ import annotations
@@ -14,12 +17,24 @@ import multiprocessing
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _worker
-from .policy import ScrubPolicy
+
+if TYPE_CHECKING:  # the CLI imports EXECUTORS from here to build its parser: no pydantic for that
+    from .policy import ScrubPolicy
 
 Item = tuple[Hashable, Sequence[dict[str, Any]]]
+
+# where the chunks are scrubbed: this machine's process pool, or Ray actors (``ray_pool.py``)
+EXECUTORS = ("local", "ray")
+
+
+def check_executor(executor: str) -> str:
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown scrub executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
+    return executor
+
 
 _LOCAL: dict[str, Any] = {}
 
@@ -74,15 +89,23 @@ def scrub_conversations(
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
     min_parallel: int | None = None,
+    executor: str = "local",
 ) -> Iterator[tuple[Hashable, Any]]:
     """Yield ``(key, ScrubResult)`` for each ``(key, messages)`` in input order (streaming).
 
     ``workers > 1`` uses that many spawned processes once at least ``min_parallel`` conversations
     (default ``4 x workers x batch_size``) are waiting; below that the work is done here.
     ``progress(done)`` is called after every batch with the number of conversations done so far.
+    ``executor="ray"``: the same chunks on ``workers`` Ray actors, whatever the input size (``ray_pool.py``).
     """
+    check_executor(executor)
     batch_size = max(1, int(batch_size))
     chunks = _chunks(items, batch_size)
+    if executor == "ray":
+        from .ray_pool import scrub_on_ray  # imports Ray only on this path
+
+        yield from scrub_on_ray(chunks, policy, workers, batch_size, progress)
+        return
     threshold = min_parallel if min_parallel is not None else 4 * max(1, workers) * batch_size
     head: list[list[Item]] = []
     if workers > 1:
