@@ -51,6 +51,14 @@ def fresh_database(server_url: str) -> tuple[str, str]:
     return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}")), name
 
 
+def clone_database(server_url: str, template_url: str) -> tuple[str, str]:
+    """A new database on the test server holding a copy of ``template_url``'s (which must have no open
+    connection): (its URL, its name)."""
+    name = f"ft_{uuid.uuid4().hex[:16]}"
+    _on_server(server_url, f"CREATE DATABASE {name} TEMPLATE {urlsplit(template_url).path.lstrip('/')}")
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}")), name
+
+
 def drop_database(server_url: str, name: str) -> None:
     _on_server(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

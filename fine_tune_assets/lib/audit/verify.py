@@ -14,6 +14,9 @@ registry. That record lives in the same file: someone who drops both ``ledger`` 
 makes a post-ledger registry read as a pre-ledger one (warnings only); ``expect_head`` catches that too.
 The chain cannot show that its newest rows were deleted: ``expect_head`` (an event hash an auditor noted
 earlier, e.g. from a dossier or an earlier ``verify``) must still be in the chain.
+
+What a publication killed half-way leaves (``.tmp-*`` entries, a folder the registry does not hold) is a
+warning: readers go through the registry and never see it.
 """
 
 from __future__ import annotations
@@ -118,6 +121,23 @@ def _decisions_match_events(con, events: list[dict], problems: list[str]) -> Non
         problems.append(f"adapter_stages row for ledger seq {seq} has no promotion/rollback ledger event")
 
 
+def _leftovers(con, paths: DataPaths, warnings: list[str]) -> None:
+    """What a publication killed half-way leaves: harmless (readers go through the registry), but named."""
+    for folder, table, key in ((paths.datasets, "dataset_versions", "version_id"), (paths.adapters, "adapters",
+                                                                                    "adapter_id")):
+        if not folder.is_dir():
+            continue
+        registered = {v for (v,) in con.execute(f"SELECT {key} FROM {table}").fetchall()}
+        for entry in sorted(folder.iterdir()):
+            where = f"{folder.name}/{entry.name}"
+            if entry.name.startswith(".") and entry.name.lstrip(".").startswith("tmp-"):
+                warnings.append(f"{where}: left by an interrupted publication, never published (delete it when no "
+                                "publication runs)")
+            elif not entry.name.startswith(".") and entry.is_dir() and entry.name not in registered:
+                warnings.append(f"{where[:len(folder.name) + 13]}: a folder the registry does not hold (a publication "
+                                "killed before its registry commit? the next one of the same content takes it over)")
+
+
 def verify_all(paths: DataPaths, expect_head: str | None = None) -> dict:
     """{ok, problems, warnings, head, events, files, datasets, adapters, evaluations, nothing_to_verify}."""
     result = {"ok": True, "problems": [], "warnings": [], "head": None, "events": 0, "files": 0, "datasets": 0,
@@ -130,6 +150,7 @@ def verify_all(paths: DataPaths, expect_head: str | None = None) -> dict:
         problems = verify_chain(con, events)
         _rows_without_events(con, events, problems, result["warnings"])
         _decisions_match_events(con, events, problems)
+        _leftovers(con, paths, result["warnings"])
     result["events"] = len(events)
     if events:
         result["head"] = {"seq": events[-1]["seq"], "event_hash": events[-1]["event_hash"]}

@@ -40,6 +40,27 @@ def iter_json_lines(path: str | Path, max_line_bytes: int | None = None,
                 yield JsonLine(line_no, raw, error="invalid_utf8", detail=f"invalid UTF-8 byte at offset {exc.start}")
                 continue
             try:
-                yield JsonLine(line_no, raw, value=json.loads(text))
+                value = json.loads(text)
             except json.JSONDecodeError as exc:
                 yield JsonLine(line_no, raw, error="invalid_json", detail=f"{exc.msg} at column {exc.colno}")
+                continue
+            except (ValueError, RecursionError) as exc:  # an integer over Python's digit limit; nesting too deep
+                yield JsonLine(line_no, raw, error="invalid_json", detail=f"{type(exc).__name__}: a number too long "
+                               "or arrays/objects nested too deep")
+                continue
+            if b"\\u" in raw and _lone_surrogate(value):
+                yield JsonLine(line_no, raw, error="invalid_utf8",
+                               detail="a \\u escape of a lone surrogate: not text that UTF-8 can hold")
+                continue
+            yield JsonLine(line_no, raw, value=value)
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether a parsed value holds a string with a lone surrogate (``"\\ud800"`` is valid JSON)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except RecursionError:  # as deep as json.loads allows: the checks after this one reject it
+        return False
+    return False

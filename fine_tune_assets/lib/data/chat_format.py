@@ -71,6 +71,12 @@ def has_whitespace_only_turn(messages: list[dict]) -> bool:
     return any(isinstance(m.get("content"), str) and not m["content"].strip() for m in messages)
 
 
+def has_invalid_weight(messages: list[dict]) -> bool:
+    """A message's training ``weight`` other than 0 or 1: OpenAI's fine-tuning format allows only those, and
+    a dataset version stores it as an integer (a string, a float or a bool there would fail the publish)."""
+    return any("weight" in m and (type(m["weight"]) is not int or m["weight"] not in (0, 1)) for m in messages)
+
+
 def canonical_messages(messages: list[dict]) -> list[dict]:
     """The message fields a dataset keeps: role, content and the optional per-message training weight."""
     out = []

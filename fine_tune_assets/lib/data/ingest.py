@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from ..common.hashing import record_id_for, sha256_bytes, sha256_file
 from ..common.jsonl import iter_json_lines
-from .chat_format import PIPELINE_ROLES, canonical_messages, format_errors
+from .chat_format import PIPELINE_ROLES, canonical_messages, format_errors, has_invalid_weight
 from .mapping import Mapping, MissingValue, mapping_for
 from .records import Provenance, Record, Rejection
 
@@ -116,6 +116,9 @@ def _example_to_item(example, report: FileReport, line: int, raw_key: bytes, map
     if errors:
         detail = "format errors: " + ", ".join(errors)
         return Rejection(sha256_bytes(raw_key), "ingest", errors[0], detail, _provenance(report, line))
+    if has_invalid_weight(example["messages"]):
+        return Rejection(sha256_bytes(raw_key), "ingest", "invalid_weight", "a message's weight is not 0 or 1",
+                         _provenance(report, line))
     messages = canonical_messages(example["messages"])
     return Record(record_id_for(messages), messages, _provenance(report, line), mapping)
 
@@ -186,7 +189,15 @@ def _csv_rows(path: Path):
             header[0] = header[0][1:]
         yield header
         line_end = reader.line_num
-        for fields in reader:
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # a field over the csv module's size limit: this row only, the reader goes on
+                start, line_end = line_end + 1, reader.line_num
+                yield start, {}, ("malformed_row", f"unreadable CSV row: {exc}")
+                continue
             start, line_end = line_end + 1, reader.line_num
             if not any(f.strip() for f in fields):
                 yield start, None, None  # a blank line is not a record

@@ -97,19 +97,59 @@ def load_mapping(path: str | Path) -> Mapping:
         doc = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         raise MappingError(f"{path}: not valid YAML ({exc})") from None
+    except RecursionError:
+        raise MappingError(f"{path}: not valid YAML (nested too deep)") from None
     if not isinstance(doc, dict):
         raise MappingError(f"{path}: expected a mapping with 'name', 'files' and 'messages'")
     for key in ("name", "files", "messages"):
         if key not in doc:
             raise MappingError(f"{path}: missing key {key!r}")
+    if not isinstance(doc["messages"], list):
+        raise MappingError(f"{path}: 'messages' must be a list of messages")
     specs = []
     for i, item in enumerate(doc["messages"], 1):
-        kinds = [k for k in SOURCE_KINDS if k in (item or {})]
+        kinds = [k for k in SOURCE_KINDS if k in item] if isinstance(item, dict) else []
         if not isinstance(item, dict) or "role" not in item or len(kinds) != 1:
             raise MappingError(f"{path}: message {i} needs 'role' and exactly one of {', '.join(SOURCE_KINDS)}")
-        specs.append(MessageSpec(item["role"], kinds[0], item[kinds[0]]))
+        spec = MessageSpec(item["role"], kinds[0], item[kinds[0]])
+        if problem := _spec_problem(spec):
+            raise MappingError(f"{path}: message {i}: {problem}")
+        specs.append(spec)
     files = doc["files"] if isinstance(doc["files"], list) else [doc["files"]]
+    if not files or not all(isinstance(f, str) for f in files):
+        raise MappingError(f"{path}: 'files' must be a glob or a list of globs")
     return Mapping(str(doc["name"]), tuple(files), tuple(specs), path, sha256_bytes(raw))
+
+
+def _spec_problem(spec: MessageSpec) -> str | None:
+    """What makes a message of a mapping unusable on every row, or None: found when the mapping loads, not as
+    a crash at its first row."""
+    if spec.kind == "json_fields":
+        if not isinstance(spec.value, dict) or not spec.value:
+            return "json_fields must map keys to column names"
+        words = [spec.role, *spec.value.keys(), *spec.value.values()]
+    else:
+        words = [spec.role, spec.value]
+    if not all(_is_text(w) for w in words):
+        return f"role and {spec.kind} must be text"
+    if spec.kind == "template":
+        try:
+            spec.render(dict.fromkeys(spec.columns(), "x"))
+        except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+            return (f"template {spec.value!r} must name plain columns in braces ({{column}}; {{{{ for a brace): "
+                    f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def _is_text(value: object) -> bool:
+    """A string UTF-8 can hold (YAML's ``"\\ud800"`` escape gives a lone surrogate, which it cannot)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_mappings(directory: str | Path) -> list[Mapping]:

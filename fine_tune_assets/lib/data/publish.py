@@ -218,13 +218,16 @@ def publish_dataset(paths: DataPaths, request: PublishRequest,
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
             for p in tmp.iterdir():
                 fsync_path(p)
-            if final.exists():  # published by a run that crashed before registering: same content
-                shutil.rmtree(final)
+            if final.exists():  # left by a run killed before registering it: out of sight at once, then deleted
+                stale = paths.datasets / f".tmp-{uuid.uuid4().hex}"
+                os.replace(final, stale)
+                shutil.rmtree(stale)
             os.replace(tmp, final)
+            fsync_path(paths.datasets)  # the rename is on disk before the registry says the folder is there
             try:
                 _register(con, final, manifest, request, created_at, on_register)
             except BaseException:  # rolled back: no folder of a version the registry does not hold
-                shutil.rmtree(final, ignore_errors=True)
+                os.replace(final, tmp)  # out of sight at once; the `finally` deletes it
                 raise
             return PublishResult(version_id, final, True, manifest["parent_version"], counts, token_stats)
     finally:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..common.hashing import canonical_json, sha256_file, sha256_json
+from ..common.parquet import fsync_path
 from ..common.render import render_template
 from ..common.versions import installed_version
 from ..registry.connection import connect
@@ -73,6 +74,21 @@ def model_card(adapter_id: str, lineage: dict) -> str:
                            base=base, metrics=metrics, front_matter=yaml.safe_dump(front, sort_keys=False))
 
 
+def _renew_run_files(run_folder: Path, target: Path) -> None:
+    """The same adapter published again (same weights, same id): move the new run's files over the published
+    ones, one atomic rename each, so that the folder and its weights never disappear (a kill in between
+    leaves a registered adapter with its files) and what was added beside them (``eval/``, ``merged/``)
+    stays. Top-level files the new run lacks go; the emptied run folder is removed."""
+    new = {p.name for p in run_folder.iterdir() if p.is_file()}
+    for name in sorted(new):
+        os.replace(run_folder / name, target / name)
+    for path in target.iterdir():
+        if path.is_file() and path.name not in new:
+            path.unlink()
+    fsync_path(target)
+    shutil.rmtree(run_folder)
+
+
 def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path | str, dataset_version: str,
                     base_model: dict, training_config: dict, training_config_hash: str, metrics: dict,
                     started_at: datetime, repo: Path, run_id: str | None = None,
@@ -103,20 +119,31 @@ def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path | str, 
     }
     (run_folder / "lineage.json").write_text(json.dumps(lineage, indent=2, sort_keys=True))
     (run_folder / "README.md").write_text(model_card(adapter_id, lineage))
+    for path in run_folder.iterdir():
+        if path.is_file():
+            fsync_path(path)  # on disk before the registry says they are there
     target = adapters_dir / adapter_id
     adapters_dir.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(run_folder, target)
+    created = not target.exists()
+    if created:
+        os.replace(run_folder, target)
+    else:
+        _renew_run_files(run_folder, target)
+    fsync_path(adapters_dir)
     files = {p.name: sha256_file(p) for p in sorted(target.iterdir()) if p.is_file()}
-    with connect(registry) as con, transaction(con):  # the row and its ledger event, or neither
-        con.execute("DELETE FROM adapters WHERE adapter_id = ?", [adapter_id])
-        con.execute("INSERT INTO adapters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [adapter_id, datetime.now(UTC), str(target), dataset_version,
-                     canonical_json(lineage["base_model"]), canonical_json(training_config),
-                     training_config_hash, canonical_json(metrics), canonical_json(lineage), run_id])
-        append_event(con, EventKind.ADAPTER_TRAINED, adapter_id, {
-            "adapter_id": adapter_id, "dataset_version": dataset_version,
-            "base_model_identity_hash": base_model.get("identity_hash"),
-            "training_config_hash": training_config_hash, "files": files, "launched_by": lineage["launched_by"]})
+    try:
+        with connect(registry) as con, transaction(con):  # the row and its ledger event, or neither
+            con.execute("DELETE FROM adapters WHERE adapter_id = ?", [adapter_id])
+            con.execute("INSERT INTO adapters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [adapter_id, datetime.now(UTC), str(target), dataset_version,
+                         canonical_json(lineage["base_model"]), canonical_json(training_config),
+                         training_config_hash, canonical_json(metrics), canonical_json(lineage), run_id])
+            append_event(con, EventKind.ADAPTER_TRAINED, adapter_id, {
+                "adapter_id": adapter_id, "dataset_version": dataset_version,
+                "base_model_identity_hash": base_model.get("identity_hash"),
+                "training_config_hash": training_config_hash, "files": files, "launched_by": lineage["launched_by"]})
+    except BaseException:
+        if created:  # not registered: back where it came from, out of sight, and publishable again
+            os.replace(target, run_folder)
+        raise
     return adapter_id, target, lineage
