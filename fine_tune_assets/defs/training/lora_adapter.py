@@ -9,7 +9,6 @@ from pydantic import Field
 
 from fine_tune_assets.lib.common.paths import SOURCE_ROOT
 from fine_tune_assets.lib.models.base_model import resolve_base_model
-from fine_tune_assets.lib.models.loading import resolve_device
 from fine_tune_assets.lib.registry.backends import display
 from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.erasures import erased_records_in
@@ -126,5 +125,5 @@ def lora_adapter(context: dg.AssetExecutionContext, config: LoraTrainingConfig, 
     if training.nproc_per_node > 1:
         context.log.info(f"training in {training.nproc_per_node} processes under torchrun")
     return launch_worker(context, pipes_subprocess_client, "training", request, run_dir / "request.json",
-                         nproc_per_node=training.nproc_per_node, device=resolve_device(training.device),
+                         nproc_per_node=training.nproc_per_node, device=training.device,
                          fsdp=training.fsdp)

@@ -39,11 +39,11 @@ def display(target: Target) -> str:
     if not is_postgres(target):
         return str(target)
     parts = urlsplit(str(target))
-    if parts.password is None:
-        return str(target)
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    query = re.sub(r"(?i)(^|&)password=[^&]*", r"\1password=***", parts.query)
+    if parts.password is not None:
+        host = parts.hostname or ""
+        parts = parts._replace(netloc=f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else ""))
+    return urlunsplit(parts._replace(query=query))
 
 
 def dsn(target: str) -> str:
@@ -112,6 +112,9 @@ class PostgresConnection:
 
 def check(target: Target) -> None:
     """Refuse a URL that names neither backend (rather than open a DuckDB file called ``mysql://...``)."""
+    if isinstance(target, str) and "://" not in target and re.search(r"\b(host|dbname|user|password)=", target):
+        raise RegistryUnavailable("the registry is given as keyword settings (host=... dbname=...): give a "
+                                  "postgresql://user@host:port/database URL instead")
     if isinstance(target, str) and "://" in target and not is_postgres(target):
         raise RegistryUnavailable(f"registry {display(target)} is not a PostgreSQL URL: expected "
                                   "postgresql://user@host:port/database, or unset FINE_TUNE_REGISTRY_URL to use "
@@ -140,18 +143,31 @@ def postgres(con) -> bool:
     return isinstance(con, PostgresConnection)
 
 
+class RegistryBusy(RuntimeError):
+    """Another process held the registry (a DuckDB file's lock, PostgreSQL's write lock) for too long."""
+
+
 def begin(con) -> None:
     """Start a write transaction. On PostgreSQL it first waits for the registry's write lock (released at
     COMMIT or ROLLBACK): every registry write reads the newest state, as under DuckDB's file lock."""
     con.execute("BEGIN TRANSACTION")
     if postgres(con):
-        con.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK_KEY])
+        import psycopg2.errors
+
+        try:
+            con.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK_KEY])
+        except psycopg2.errors.LockNotAvailable:
+            raise RegistryBusy(f"the registry's write lock was held by another process for over {LOCK_TIMEOUT}: "
+                               "try again (a long publish or erasure may be running)") from None
 
 
 def finish_read_only_setup(con) -> None:
-    """A read-only PostgreSQL session refuses writes, as a DuckDB file opened read-only does."""
+    """A read-only PostgreSQL connection refuses writes, as a DuckDB file opened read-only does, and reads
+    one snapshot for its whole life (one REPEATABLE READ transaction): a reader such as ``verify`` must not
+    see a version committed between its read of the ledger and its read of the tables (on DuckDB the
+    file lock keeps writers out while it reads)."""
     if postgres(con):
-        con.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        con.raw.set_session(isolation_level="REPEATABLE READ", readonly=True, autocommit=False)
 
 
 def insert_from_parquet(con, table: str, select_sql: str, params: list) -> None:

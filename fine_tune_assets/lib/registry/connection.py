@@ -15,12 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import backends
-from .backends import RegistryUnavailable, Target  # noqa: F401  (re-exported: callers catch it from here)
+from .backends import RegistryBusy, RegistryUnavailable, Target  # noqa: F401  (re-exported: callers catch them here)
 from .schema import create_tables, stand_in_for_missing, stored_tables
-
-
-class RegistryBusy(RuntimeError):
-    pass
 
 
 def registry_exists(target: Target) -> bool:

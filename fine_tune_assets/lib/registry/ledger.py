@@ -75,8 +75,8 @@ def current_user() -> str:
 def transaction(con):
     """BEGIN ... COMMIT around registry rows and their ledger event; ROLLBACK on any error. Writers take
     turns (``backends.begin``), so the event appended reads the newest head of the chain."""
-    backends.begin(con)
     try:
+        backends.begin(con)
         yield con
         con.execute("COMMIT")
     except BaseException:

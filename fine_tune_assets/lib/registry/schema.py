@@ -161,8 +161,8 @@ def create_tables(con) -> None:
     if stored_tables(con) >= TABLES.keys():
         return
     if backends.postgres(con):
-        backends.begin(con)
         try:
+            backends.begin(con)
             _create_missing(con, stored_tables(con))
             con.execute("COMMIT")
         except BaseException:

@@ -30,15 +30,16 @@ def _staging_dir(target: Path) -> Path:
     return tmp
 
 
-def stage_adapter(model, tokenizer, template: str, output_dir: Path) -> Path:
-    """LoRA weights and the tokenizer, with the training ``template``, in a temporary folder."""
+def stage_adapter(model, tokenizer, template: str, output_dir: Path, state_dict: dict | None = None) -> Path:
+    """LoRA weights and the tokenizer, with the training ``template``, in a temporary folder. ``state_dict``:
+    the weights gathered from every process when they are sharded (FSDP); PEFT keeps the adapter's."""
     tmp = _staging_dir(output_dir)
     for adapter_config in model.peft_config.values():
         # "all-linear" resolves to a set, saved in its iteration order, which follows the per-process string
         # hash seed: the same training would get another adapter id in another process.
         if isinstance(adapter_config.target_modules, set):
             adapter_config.target_modules = sorted(adapter_config.target_modules)
-    model.save_pretrained(str(tmp))
+    model.save_pretrained(str(tmp), **({"state_dict": state_dict} if state_dict is not None else {}))
     tokenizer.chat_template = template  # byte-identical rendering, and markers for later training
     tokenizer.save_pretrained(str(tmp))
     return tmp

@@ -84,8 +84,10 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
 
     metrics = _metrics(run, trainer, config, splits, counter, device, kernel_choice, identity,
                        total_seconds=time.perf_counter() - started)
+    # under FSDP each process holds a shard: all of them gather the weights, rank 0 writes them
+    state_dict = trainer.accelerator.get_state_dict(trainer.model) if config.fsdp else None
     if rank.is_main:
-        staged = stage_adapter(trainer.model, tokenizer, splits.template, output_dir)
+        staged = stage_adapter(trainer.model, tokenizer, splits.template, output_dir, state_dict)
         # train() starts a fresh log history: the baseline evaluation before it is added back as step 0.
         baseline = [{"step": 0, "eval_loss": run.eval_loss_before}] if run.eval_loss_before is not None else []
         write_adapter(staged, output_dir, config, metrics, baseline + trainer.state.log_history)

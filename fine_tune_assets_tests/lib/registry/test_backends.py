@@ -51,3 +51,28 @@ def test_a_wrong_registry_url_is_one_clear_line(tmp_path, monkeypatch, url, mess
     done = cli("datasets", "list", data_dir=tmp_path)
     assert done.returncode == 2 and done.stderr.startswith("error: registry ") and message in done.stderr
     assert "Traceback" not in done.stderr and "s3cret" not in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_passwords_in_the_query_string_are_hidden_and_keyword_dsns_refused(tmp_path, monkeypatch):
+    assert display("postgresql://ft@db/r?sslmode=require&password=s3cret") == \
+        "postgresql://ft@db/r?sslmode=require&password=***"
+    monkeypatch.setenv(REGISTRY_URL_ENV, "host=db dbname=registry password=s3cret")
+    done = cli("datasets", "list", data_dir=tmp_path)
+    assert done.returncode == 2 and "keyword settings" in done.stderr and "s3cret" not in done.stderr
+
+
+def test_a_reader_sees_one_snapshot_while_writers_commit(published, registry_backend):
+    """``verify`` reads the ledger, then the tables: a version committed in between must not look like a row
+    inserted behind the ledger's back. On DuckDB the file lock keeps writers out while a reader is open."""
+    if registry_backend is None:
+        pytest.skip("DuckDB: a writer cannot open the file while this reader holds it")
+    paths = published[0]
+    from fine_tune_assets.lib.registry.ledger import append_event, transaction
+
+    with connect(paths.registry, read_only=True) as reader:
+        before = reader.execute("SELECT count(*) FROM ledger").fetchone()[0]
+        with connect(paths.registry) as writer, transaction(writer):
+            append_event(writer, "promotion", "x" * 64, {"note": "committed while the reader reads"})
+        assert reader.execute("SELECT count(*) FROM ledger").fetchone()[0] == before
+    with connect(paths.registry, read_only=True) as later:
+        assert later.execute("SELECT count(*) FROM ledger").fetchone()[0] == before + 1
