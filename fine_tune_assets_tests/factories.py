@@ -55,6 +55,18 @@ def cli(*args, data_dir):
 DATA_ASSETS = [raw_conversations, scrubbed_conversations, validated_conversations, dataset_version]
 DATA_CHECKS = validated_conversations_checks
 
+# ------------------------------------------------------------------------------------------------ tabular input
+
+TICKETS_MAPPING = """
+name: tickets
+files: ["tickets_*.csv", "tickets_*.parquet"]
+messages:
+  - {role: system, text: "You triage tickets."}
+  - {role: user, template: "Subject: {subject}\\n\\n{body}"}
+  - {role: assistant, json_fields: {category: cat, priority: prio}}
+"""
+"""A mapping of ticket exports (columns subject, body, cat, prio) to chat, for the ingest tests."""
+
 # ------------------------------------------------------------------------------------------------ registry rows
 # A dataset version, an adapter and an evaluation published through the real code, from made-up content:
 # the registry, the ledger and the files on disk are real, nothing is trained.
@@ -144,6 +156,24 @@ TICKETS = {
                 "my username is locked after wrong attempts", "change the account holder name"],
 }
 PRIORITY = ("low", "high")
+
+
+def triage_pipeline(tmp_path: Path, tiny_model_dir: Path) -> tuple[Path, dict]:
+    """A data directory whose raw/ holds the triage examples, and the resources that train the tiny model
+    on it through Pipes: (data_dir, resources)."""
+    import dagster as dg
+
+    from fine_tune_assets.defs.resources import PipelineResource
+
+    data_dir = tmp_path / "data"
+    (data_dir / "raw").mkdir(parents=True)
+    (data_dir / "raw" / "tickets.jsonl").write_text("".join(json.dumps(r) + "\n" for r in triage_examples()))
+    resources = {
+        "pipeline": PipelineResource(data_dir=str(data_dir), base_model=str(tiny_model_dir), scrub_workers=1,
+                                     eval_fraction=0.25, quarantine_rate_ceiling=1.0),
+        "pipes_subprocess_client": dg.PipesSubprocessClient(),
+    }
+    return data_dir, resources
 
 
 def triage_examples() -> list[dict]:

@@ -14,11 +14,10 @@ import pytest
 
 from fine_tune_assets.defs.evaluation.eval_report import eval_report
 from fine_tune_assets.defs.evaluation.promotion_gate import promotion_gate
-from fine_tune_assets.defs.resources import PipelineResource
 from fine_tune_assets.defs.training.base_model import base_model
 from fine_tune_assets.defs.training.lora_adapter import lora_adapter
 from fine_tune_assets.lib.models.loading import peft_wrapping
-from fine_tune_assets_tests.factories import DATA_ASSETS, DATA_CHECKS, REPO, triage_examples
+from fine_tune_assets_tests.factories import DATA_ASSETS, DATA_CHECKS, REPO, triage_pipeline
 
 pytestmark = pytest.mark.slow  # trains and evaluates the tiny model through Dagster Pipes
 
@@ -46,14 +45,7 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir, monkeypatc
 
     monkeypatch.setenv("FINE_TUNE_USER", "alice")  # launches the training: the sample's roles make her a trainer
 
-    data_dir = tmp_path / "data"
-    (data_dir / "raw").mkdir(parents=True)
-    (data_dir / "raw" / "tickets.jsonl").write_text("".join(json.dumps(r) + "\n" for r in triage_examples()))
-    resources = {
-        "pipeline": PipelineResource(data_dir=str(data_dir), base_model=str(tiny_model_dir), scrub_workers=1,
-                                         eval_fraction=0.25, quarantine_rate_ceiling=1.0),
-        "pipes_subprocess_client": dg.PipesSubprocessClient(),
-    }
+    data_dir, resources = triage_pipeline(tmp_path, tiny_model_dir)
     instance = dg.DagsterInstance.ephemeral()
     write_eval_spec(data_dir)
     shutil.copy(REPO / "data" / "config" / "access.yaml", data_dir / "config" / "access.yaml")

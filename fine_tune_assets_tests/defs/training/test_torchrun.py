@@ -9,27 +9,19 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from fine_tune_assets.defs.resources import PipelineResource
 from fine_tune_assets.defs.training.base_model import base_model
 from fine_tune_assets.defs.training.lora_adapter import lora_adapter
 from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.registry.connection import connect
 from fine_tune_assets.lib.registry.ledger import read_events
 from fine_tune_assets.lib.training.callbacks import CRASH_AFTER_STEP_ENV
-from fine_tune_assets_tests.factories import DATA_ASSETS, DATA_CHECKS, triage_examples
+from fine_tune_assets_tests.factories import DATA_ASSETS, DATA_CHECKS, triage_pipeline
 
 pytestmark = pytest.mark.slow  # trains the tiny model in two processes, twice
 
 
 def test_lora_adapter_in_two_processes_resumes_after_a_kill(tmp_path, tiny_model_dir, monkeypatch):
-    data_dir = tmp_path / "data"
-    (data_dir / "raw").mkdir(parents=True)
-    (data_dir / "raw" / "tickets.jsonl").write_text("".join(json.dumps(r) + "\n" for r in triage_examples()))
-    resources = {
-        "pipeline": PipelineResource(data_dir=str(data_dir), base_model=str(tiny_model_dir), scrub_workers=1,
-                                     eval_fraction=0.25, quarantine_rate_ceiling=1.0),
-        "pipes_subprocess_client": dg.PipesSubprocessClient(),
-    }
+    data_dir, resources = triage_pipeline(tmp_path, tiny_model_dir)
     instance = dg.DagsterInstance.ephemeral()
     assets = [*DATA_ASSETS, *DATA_CHECKS, base_model, lora_adapter]
     assert dg.materialize(assets, instance=instance, resources=resources,

@@ -28,18 +28,11 @@ from fine_tune_assets.lib.data.ingest import ingest_directory
 from fine_tune_assets.lib.data.mapping import MappingError, load_mapping, load_mappings
 from fine_tune_assets.lib.data.publish import MESSAGE_TYPE
 from fine_tune_assets.lib.data.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, Record, Rejection
+from fine_tune_assets_tests.factories import TICKETS_MAPPING
 
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 MAX_LINE_BYTES = 16_384  # small enough for hypothesis to reach the size guard, over the 4,300-digit int limit
-MAPPING = """
-name: tickets
-files: ["tickets_*.csv", "tickets_*.parquet"]
-messages:
-  - {role: system, text: "You triage tickets."}
-  - {role: user, template: "Subject: {subject}\\n\\n{body}"}
-  - {role: assistant, json_fields: {category: cat, priority: prio}}
-"""
 COLUMNS = ("subject", "body", "cat", "prio")
 
 
@@ -190,13 +183,7 @@ def test_csv_never_crashes_and_accounts_for_every_row(data, header, how, where, 
         writer.writerow(["s", "x" * 140_000, "c", "p"])
         writer.writerow(["after", "the long", "row", "P1"])
     content = corrupt(buffer.getvalue().encode("utf-8", "surrogatepass"), how, where)
-    with tempfile.TemporaryDirectory() as tmp:
-        raw, mappings = Path(tmp) / "raw", Path(tmp) / "mappings"
-        raw.mkdir()
-        mappings.mkdir()
-        (mappings / "tickets.yaml").write_text(MAPPING)
-        (raw / "tickets_1.csv").write_bytes(content)
-        reports, items = ingest(raw, load_mappings(mappings))
+    reports, items = _ingest_one_file("tickets_1.csv", content)
     (report,) = reports
     assert_accounted(report, items)
     assert_storable(items)
@@ -209,6 +196,17 @@ def test_csv_never_crashes_and_accounts_for_every_row(data, header, how, where, 
                                             newline="")))[1:]
     assert report.inputs == sum(any(f.strip() for f in r) for r in reference)
     assert report.blank_lines == sum(not any(f.strip() for f in r) for r in reference)
+
+
+def _ingest_one_file(name: str, content: bytes):
+    """``ingest`` over a landing folder holding ``content`` as ``raw/name``, with the tickets mapping."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, mappings = Path(tmp) / "raw", Path(tmp) / "mappings"
+        raw.mkdir()
+        mappings.mkdir()
+        (mappings / "tickets.yaml").write_text(TICKETS_MAPPING)
+        (raw / name).write_bytes(content)
+        return ingest(raw, load_mappings(mappings))
 
 
 # ------------------------------------------------------------------------------------------------ Parquet
@@ -249,13 +247,7 @@ def test_parquet_never_crashes_and_accounts_for_every_row(table, how, where):
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     content = corrupt(sink.getvalue().to_pybytes(), how, where)
-    with tempfile.TemporaryDirectory() as tmp:
-        raw, mappings = Path(tmp) / "raw", Path(tmp) / "mappings"
-        raw.mkdir()
-        mappings.mkdir()
-        (mappings / "tickets.yaml").write_text(MAPPING)
-        (raw / "tickets_1.parquet").write_bytes(content)
-        reports, items = ingest(raw, load_mappings(mappings))
+    reports, items = _ingest_one_file("tickets_1.parquet", content)
     (report,) = reports
     assert_accounted(report, items)
     assert_storable(items)
@@ -277,7 +269,7 @@ def mapping_documents(draw) -> object:
     another source kind added to a message, or any YAML value at all."""
     if draw(st.integers(0, 5)) == 0:
         return draw(odd_values)
-    document = yaml.safe_load(MAPPING)
+    document = yaml.safe_load(TICKETS_MAPPING)
     targets = [document, *document["messages"]]
     target = draw(st.sampled_from(targets))
     key = draw(st.sampled_from(["name", "files", "messages", "role", "text", "column", "template", "json_fields"]))
@@ -374,7 +366,7 @@ def test_mapping_files_found_by_fuzzing_are_refused_by_name(tmp_path, document):
 def test_a_csv_field_over_the_size_limit_quarantines_its_row_only(tmp_path):
     """It ended the file's reading (``unreadable_file``): the rows after it were never accounted for."""
     (tmp_path / "mappings").mkdir()
-    (tmp_path / "mappings" / "tickets.yaml").write_text(MAPPING)
+    (tmp_path / "mappings" / "tickets.yaml").write_text(TICKETS_MAPPING)
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "tickets_1.csv").write_text(
         f"subject,body,cat,prio\nRouter,{'x' * 140_000},hardware,P3\nBill,Too high,billing,P4\n")

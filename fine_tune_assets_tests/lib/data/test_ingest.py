@@ -9,6 +9,7 @@ import pytest
 from fine_tune_assets.lib.data.ingest import ingest_directory
 from fine_tune_assets.lib.data.mapping import MappingError, load_mapping, load_mappings
 from fine_tune_assets.lib.data.records import Record, Rejection
+from fine_tune_assets_tests.factories import TICKETS_MAPPING
 
 SYSTEM = {"role": "system", "content": "You triage tickets."}
 USER = {"role": "user", "content": "My HaloBox keeps rebooting."}
@@ -83,18 +84,10 @@ def test_record_id_is_the_content_hash_and_provenance_is_kept(raw_dir):
     assert items[1].provenance.source_sha256 == reports[1].sha256
 
 
-MAPPING = """
-name: tickets
-files: ["tickets_*.csv", "tickets_*.parquet"]
-messages:
-  - {role: system, text: "You triage tickets."}
-  - {role: user, template: "Subject: {subject}\\n\\n{body}"}
-  - {role: assistant, json_fields: {category: cat, priority: prio}}
-"""
 
 
 def test_csv_through_mapping_with_bad_rows(raw_dir, tmp_path):
-    (tmp_path / "tickets.yaml").write_text(MAPPING)
+    (tmp_path / "tickets.yaml").write_text(TICKETS_MAPPING)
     mappings = load_mappings(tmp_path)
     (raw_dir / "tickets_1.csv").write_bytes(
         b"id,subject,body,cat,prio,customer_email\n"
@@ -116,7 +109,7 @@ def test_csv_through_mapping_with_bad_rows(raw_dir, tmp_path):
 
 
 def test_parquet_through_mapping_and_null_values(raw_dir, tmp_path):
-    (tmp_path / "tickets.yaml").write_text(MAPPING)
+    (tmp_path / "tickets.yaml").write_text(TICKETS_MAPPING)
     table = pa.table({"subject": ["A", "B"], "body": ["text", None], "cat": ["outage", "billing"],
                       "prio": ["P1", "P2"]})
     pq.write_table(table, raw_dir / "tickets_2.parquet")
@@ -127,7 +120,7 @@ def test_parquet_through_mapping_and_null_values(raw_dir, tmp_path):
 
 
 def test_files_without_mapping_unknown_type_or_corrupt_are_quarantined(raw_dir, tmp_path):
-    (tmp_path / "tickets.yaml").write_text(MAPPING)
+    (tmp_path / "tickets.yaml").write_text(TICKETS_MAPPING)
     (raw_dir / "other.csv").write_text("a,b\n1,2\n3,4\n")
     (raw_dir / "notes.txt").write_text("hello")
     (raw_dir / "tickets_bad.parquet").write_bytes(b"PAR1 not really parquet")
