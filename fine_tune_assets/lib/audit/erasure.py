@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from ..common.hashing import sha256_json
 from ..common.paths import DataPaths
+from ..data.content_cache import purge_caches
 from ..data.publish import SPLITS, AccountingError, ErasedMeanwhile, PublishRequest, publish_dataset
 from ..data.records import RECORD_SCHEMA
 from ..registry.backends import in_list
@@ -140,19 +141,28 @@ def _republish_request(con, version: dict, folder: Path, record_ids: list[str], 
 
 def purge_staging(paths: DataPaths, record_ids: list[str], source_shas: list[str]) -> list[str]:
     """Delete every staging folder (a cache of the data stages, rebuilt on the next run) whose records or
-    quarantine hold an erased record: the ingest stage keeps the raw, unscrubbed text."""
-    purged = []
+    quarantine hold an erased record: the ingest stage keeps the raw, unscrubbed text. The records'
+    rows go from the per-record caches too (``content_cache.py``: scrubbed text, token counts,
+    signatures), those of an erased source file included."""
+    purged, erased_ids = [], set(record_ids)
     for folder in sorted(p.parent for p in paths.staging.glob("*/*/summary.json")):
         files = [str(f) for f in (folder / "records.parquet", folder / "quarantine.parquet") if f.exists()]
         if not files:
             continue
         with duckdb.connect() as con:
-            hit = con.execute("SELECT count(*) FROM read_parquet(?, union_by_name=true) WHERE list_contains(?, "
-                              "record_id) OR list_contains(?, source_sha256)", [files, record_ids, source_shas]
-                              ).fetchone()[0]
-        if hit:
+            hits = con.execute("SELECT DISTINCT record_id FROM read_parquet(?, union_by_name=true) WHERE "
+                               "list_contains(?, record_id) OR list_contains(?, source_sha256)",
+                               [files, record_ids, source_shas]).fetchall()
+        if hits:
+            erased_ids.update(record_id for (record_id,) in hits)
             shutil.rmtree(folder)
             purged.append(str(folder.relative_to(paths.root)))
+    with connect(paths.registry, read_only=True) as con:  # a source's records no staging folder holds any more
+        located = con.execute(f"SELECT record_id FROM dataset_records WHERE {in_list('source_sha256')} UNION "
+                              f"SELECT record_id FROM quarantine WHERE {in_list('source_sha256')}",
+                              [source_shas, source_shas]).fetchall()
+        erased_ids.update(record_id for (record_id,) in located)
+    purge_caches(paths.staging, sorted(erased_ids))
     return purged
 
 

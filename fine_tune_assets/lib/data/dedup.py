@@ -10,10 +10,12 @@ record stays kept as data is added (unless a new record with a smaller id joins 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-from datasketch import MinHash, MinHashLSH
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from ..common.hashing import sha256_json, sha256_text
 
@@ -36,6 +38,25 @@ def _shingles(text: str, n: int = 5) -> set[bytes]:
     return {text[i:i + n].encode() for i in range(len(text) - n + 1)}
 
 
+NUM_PERM = 128
+SEED = 1
+SCHEME = "affine32"  # datasketch 2's default, named: cached signatures must not change meaning on upgrade
+SIGNATURE_DTYPE = np.uint32  # the scheme's hash values are 32-bit: 512 bytes a signature
+
+
+@functools.cache
+def _permutations(num_perm: int):
+    """datasketch draws them anew for every MinHash (a fifth of its cost); they depend on the seed alone."""
+    return MinHash(num_perm=num_perm, seed=SEED, scheme=SCHEME).permutations
+
+
+def minhash_signature(messages: list[dict], num_perm: int = NUM_PERM) -> bytes:
+    """The MinHash of a conversation's normalized text, as bytes (what the validate cache keeps)."""
+    minhash = MinHash(num_perm=num_perm, seed=SEED, permutations=_permutations(num_perm), scheme=SCHEME)
+    minhash.update_batch(list(_shingles(normalized_text(messages))))
+    return minhash.hashvalues.astype(SIGNATURE_DTYPE).tobytes()
+
+
 @dataclass
 class Duplicate:
     record_id: str
@@ -46,7 +67,7 @@ class Duplicate:
 class DuplicateFinder:
     """Feed records in ascending record_id order; ``check`` says whether each one repeats an earlier one."""
 
-    def __init__(self, threshold: float = 0.85, num_perm: int = 128):
+    def __init__(self, threshold: float = 0.85, num_perm: int = NUM_PERM):
         self.threshold = threshold
         self.num_perm = num_perm
         self._exact: dict[str, str] = {}
@@ -54,9 +75,10 @@ class DuplicateFinder:
         # LSH only proposes candidates: a lower band threshold misses fewer pairs near the cut-off,
         # and each candidate is then compared on its MinHash estimate against the real threshold.
         self._lsh = MinHashLSH(threshold=max(0.5, threshold - 0.15), num_perm=num_perm)
-        self._hashes: dict[str, MinHash] = {}
+        self._hashes: dict[str, LeanMinHash] = {}
 
-    def check(self, record_id: str, messages: list[dict]) -> Duplicate | None:
+    def check(self, record_id: str, messages: list[dict], signature: bytes | None = None) -> Duplicate | None:
+        """``signature``: ``minhash_signature(messages)`` when already known (from the validate cache)."""
         exact = content_hash(messages)
         if exact in self._exact:
             return Duplicate(record_id, "duplicate_exact", self._exact[exact])
@@ -66,8 +88,9 @@ class DuplicateFinder:
         if normal in self._normal:
             return Duplicate(record_id, "duplicate_near", self._normal[normal])
         self._normal[normal] = record_id
-        minhash = MinHash(num_perm=self.num_perm, seed=1)
-        minhash.update_batch(list(_shingles(text)))
+        if signature is None:
+            signature = minhash_signature(messages, self.num_perm)
+        minhash = LeanMinHash(seed=SEED, hashvalues=np.frombuffer(signature, dtype=SIGNATURE_DTYPE), scheme=SCHEME)
         for candidate in sorted(self._lsh.query(minhash)):
             if self._hashes[candidate].jaccard(minhash) >= self.threshold:
                 return Duplicate(record_id, "duplicate_near", candidate)

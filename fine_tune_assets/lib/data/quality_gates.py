@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
+
 from ..common.parquet import iter_rows
+from .content_cache import ContentCache
 from .expectations import run_suite, tables_from_rows
 
+RESIDUAL_CODE_VERSION = "residual-1"
 OPENAI_MINIMUM_EXAMPLES = 10
 RECOMMENDED_EXAMPLES = 100
 
@@ -34,14 +40,49 @@ class GateResult:
         return asdict(self)
 
 
-def residual_pii_gate(validated_path: Path, policy) -> GateResult:
-    """Second, independent scan of the scrubbed output: structured PII, and names in cue slots."""
+def residual_cache(validated, policy) -> ContentCache:
+    """Residual findings by record id, for records scrubbed under one scrub identity, scanned under ``policy``."""
+    staging = Path(validated.folder).parents[1]  # staging/validate/<data version>
+    scrub_identity = validated.summary["cumulative"].get("scrub", {}).get("cache_identity", validated.data_version)
+    schema = pa.schema([pa.field("key", pa.string()), pa.field("findings", pa.string())])
+    return ContentCache(staging, "residual_pii", {"code": RESIDUAL_CODE_VERSION, "scrub": scrub_identity,
+                                                  "policy": policy.hash}, schema)
+
+
+def _residual_findings(validated_path: Path, policy, cache: ContentCache | None) -> Iterator[list[str]]:
+    """The entity types the second scan finds in each record; from ``cache`` for records scanned before."""
     from .scrub import residual_pii
 
+    def scan(messages_json: str) -> list[str]:
+        return [t for m in json.loads(messages_json) for t, _ in residual_pii(m["content"], policy)]
+
+    if cache is None:
+        for row in iter_rows(validated_path, columns=["messages_json"]):
+            yield scan(row["messages_json"])
+        return
+    with cache.reading() as cached, duckdb.connect() as con, cache.writer() as new:
+        cursor = con.execute(f"SELECT i.record_id, i.messages_json, c.findings FROM read_parquet(?) AS i "
+                             f"LEFT JOIN {cached} AS c ON c.key = i.record_id", [str(validated_path)])
+        while rows := cursor.fetchmany(1024):
+            for record_id, messages_json, findings in rows:
+                if findings is None:
+                    found = scan(messages_json)
+                    new.write({"key": record_id, "findings": json.dumps(found)})
+                else:
+                    found = json.loads(findings)
+                yield found
+    cache.compact()
+
+
+def residual_pii_gate(validated_path: Path, policy, cache: ContentCache | None = None) -> GateResult:
+    """Second, independent scan of the scrubbed output: structured PII, and names in cue slots.
+
+    ``cache`` (``residual_cache``): records scanned by an earlier run under the same scrub output and
+    policy are not scanned again.
+    """
     by_type: Counter = Counter()
     records_with_pii = 0
-    for row in iter_rows(validated_path, columns=["messages_json"]):
-        found = [t for m in json.loads(row["messages_json"]) for t, _ in residual_pii(m["content"], policy)]
+    for found in _residual_findings(validated_path, policy, cache):
         by_type.update(found)
         records_with_pii += bool(found)
     total = sum(by_type.values())
@@ -100,7 +141,7 @@ def evaluate_gate(name: str, validated, policy, settings: GateSettings) -> GateR
     if name == "expectation_suite":
         result = expectation_suite_gate(validated.records_path, settings.max_tokens)
     elif name == "no_residual_pii":
-        result = residual_pii_gate(validated.records_path, policy)
+        result = residual_pii_gate(validated.records_path, policy, residual_cache(validated, policy))
     elif name == "quarantine_rate":
         result = quarantine_rate_gate(cumulative["inputs"], cumulative["quarantined"],
                                       settings.quarantine_rate_ceiling)

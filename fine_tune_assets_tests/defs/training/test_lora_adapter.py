@@ -165,6 +165,10 @@ def _audit_round_trip(data_dir: Path, env: dict, adapter_id: str, version: str) 
     assert erased["purged_staging"] and [r["source_file"] for r in erased["raw_locations"]] == ["tickets.jsonl"]
     for staged in (data_dir / "staging").glob("*/*/*.parquet"):  # ingest kept the raw text: gone
         assert record.as_py() not in pq.read_table(staged, columns=["record_id"])["record_id"].to_pylist(), staged
+    cached = list((data_dir / "staging" / "cache").glob("*/*/part-*.parquet"))  # and from the per-record caches
+    assert {part.parts[-3] for part in cached} == {"scrub", "validate", "residual_pii"}
+    for part in cached:
+        assert record.as_py() not in pq.read_table(part, columns=["key"])["key"].to_pylist(), part
     new_train = (data_dir / "datasets" / erased["new_version"] / "train.jsonl").read_text().splitlines()
     old_train = (data_dir / "datasets" / version / "train.jsonl").read_text().splitlines()
     assert len(new_train) == len(old_train) - 1 and set(new_train) < set(old_train)

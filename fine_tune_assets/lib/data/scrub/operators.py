@@ -58,9 +58,25 @@ class Pseudonymizer:
     def __reduce__(self):  # never pickle the key; a worker re-reads its environment
         return (Pseudonymizer, (self.key_env, self.length))
 
+    @property
+    def fingerprint(self) -> str:
+        """Names the key without revealing it: pseudonyms made under another key are other pseudonyms."""
+        return hmac.new(self._key, b"fine-tune-assets pseudonym key fingerprint", hashlib.sha256).hexdigest()[:16]
+
     def token(self, value: str, entity_type: str) -> str:
         msg = f"{entity_type}\x1f{normalize_value(value, entity_type)}".encode()
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()[: self.length]
+
+
+def key_fingerprint(policy) -> str | None:
+    """The fingerprint of the pseudonym key a policy uses (``None`` when it makes no pseudonyms).
+
+    Part of the scrub stage's data version and of its cache's identity: rotating the key must not reuse
+    records pseudonymized under the old one.
+    """
+    if not policy.uses_pseudonyms:
+        return None
+    return Pseudonymizer(policy.pseudonym_key_env, policy.pseudonym_length).fingerprint
 
 
 class PlaceholderNumbering:

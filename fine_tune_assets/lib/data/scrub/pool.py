@@ -36,14 +36,15 @@ def check_executor(executor: str) -> str:
     return executor
 
 
-_LOCAL: dict[str, Any] = {}
+_LOCAL: dict[tuple, Any] = {}
 
 
 def scrubber_for(policy: ScrubPolicy):
-    """One Scrubber per policy per process (engine construction is the slow part)."""
+    """One Scrubber per policy and pseudonym key per process (engine construction is the slow part)."""
+    from .operators import key_fingerprint
     from .scrubber import Scrubber
 
-    key = policy.hash
+    key = (policy.hash, key_fingerprint(policy))  # the key is read from the environment, which can change
     if key not in _LOCAL:
         _LOCAL.clear()
         _LOCAL[key] = Scrubber(policy)

@@ -11,7 +11,7 @@ local pool's, and so carries the same data version:
   Arrow types on the way: Arrow would give a message the keys of the others, as ``None``.
 * Each actor builds one Scrubber in ``__init__`` through ``_worker.init`` and scrubs a chunk with
   ``_worker.scrub_chunk``, the two functions the local pool's worker processes run. It first checks
-  that its node computes the driver's policy hash (``check_same_policy``).
+  that its node computes the driver's policy hash and pseudonym-key fingerprint (``check_same_policy``).
 * Results come back in input order (``preserve_order``). Each carries its chunk's sequence number,
   and the driver checks it, so an order mistake fails loudly.
 
@@ -32,6 +32,7 @@ import dataclasses
 import logging
 import os
 import pickle
+import socket
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -47,8 +48,8 @@ PICKLE_PROTOCOL = 5
 class ScrubActor:
     """One Presidio engine per actor, built once (as the local pool's worker initializer does)."""
 
-    def __init__(self, policy: ScrubPolicy, batch_size: int):
-        check_same_policy(policy)
+    def __init__(self, policy: ScrubPolicy, batch_size: int, key_fingerprint: str | None = None):
+        check_same_policy(policy, key_fingerprint)
         _worker.init(policy)
         self.batch_size = batch_size
 
@@ -60,18 +61,25 @@ class ScrubActor:
         return pa.table({"seq": batch.column("seq"), "results": pa.array(results, pa.large_binary())})
 
 
-def check_same_policy(policy: ScrubPolicy) -> None:
-    """Refuse to scrub on a node whose recognizers file or detection libraries differ from the driver's.
+def check_same_policy(policy: ScrubPolicy, key_fingerprint: str | None = None) -> None:
+    """Refuse to scrub on a node whose recognizers file, detection libraries or pseudonym key differ from
+    the driver's.
 
     The policy arrives with the driver's hash cached, and the data version names that hash. A copy
     computes it again from this node's files and installed versions. On a cluster, a node with
     another ``recognizers.yaml`` at that path, or another Presidio or spaCy, would otherwise scrub
-    differently under the driver's identity.
+    differently under the driver's identity. The key is read from each node's environment, so its
+    fingerprint (``operators.key_fingerprint``; part of the data version too) is compared as well.
     """
+    from .operators import key_fingerprint as fingerprint_of
+
     here = dataclasses.replace(policy).hash
     if here != policy.hash:
         raise RuntimeError(f"scrub policy {policy.hash[:12]} is {here[:12]} on this Ray node: its recognizers "
                            f"file ({policy.recognizers_file}) or its detection libraries differ from the driver's")
+    if policy.uses_pseudonyms and fingerprint_of(policy) != key_fingerprint:
+        raise RuntimeError(f"the pseudonym key in {policy.pseudonym_key_env} on this Ray node is not the driver's "
+                           "(their fingerprints differ): its pseudonyms would not match the others'")
 
 
 def scrub_on_ray(chunks: Iterable[list[tuple[Hashable, Any]]], policy: ScrubPolicy, workers: int,
@@ -101,6 +109,8 @@ def scrub_on_ray(chunks: Iterable[list[tuple[Hashable, Any]]], policy: ScrubPoli
 def _dataset(rows: list[dict], policy: ScrubPolicy, workers: int, batch_size: int):
     import ray.data
 
+    from .operators import key_fingerprint
+
     context = ray.data.DataContext.get_current()
     saved = (context.execution_options.preserve_order, context.enable_progress_bars)
     context.execution_options.preserve_order = True
@@ -108,7 +118,8 @@ def _dataset(rows: list[dict], policy: ScrubPolicy, workers: int, batch_size: in
     try:
         # Each Dataset takes a copy of the current context when it is created.
         return ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-            ScrubActor, fn_constructor_kwargs={"policy": policy, "batch_size": batch_size},
+            ScrubActor, fn_constructor_kwargs={"policy": policy, "batch_size": batch_size,
+                                               "key_fingerprint": key_fingerprint(policy)},
             batch_size=1, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=1, udf_modifying_row_count=False)
     finally:
@@ -127,6 +138,7 @@ def ray_session(workers: int):
     quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
     address = os.environ.get("RAY_ADDRESS")
     if address:
+        check_reachable(address)
         ray.init(address=address, **quiet)
     else:
         ray.init(num_cpus=max(1, workers), include_dashboard=False, **quiet)
@@ -134,6 +146,25 @@ def ray_session(workers: int):
         yield
     finally:
         ray.shutdown()
+
+
+CONNECT_TIMEOUT_S = 10
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail in seconds, in one line, when ``RAY_ADDRESS`` names a host and port nothing answers on
+    (``ray.init`` would retry for minutes). ``auto`` and ``local`` are left to Ray."""
+    if address in ("auto", "local"):
+        return
+    target = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise RuntimeError(f"RAY_ADDRESS={address!r} is not HOST:PORT, ray://HOST:PORT, auto or local")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RuntimeError(f"no Ray cluster answers at RAY_ADDRESS={address} ({exc.strerror or exc}); start it, "
+                           "or unset RAY_ADDRESS to scrub on a local Ray") from None
 
 
 @contextmanager

@@ -11,15 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 import typing
 
 import pytest
+import yaml
 
 from fine_tune_assets.lib.common.parquet import iter_rows
 from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets.lib.data.content_cache import remove_cache
 from fine_tune_assets.lib.data.scrub import load_policy
+from fine_tune_assets.lib.data.scrub.operators import key_fingerprint
 from fine_tune_assets.lib.data.scrub.pool import EXECUTORS
-from fine_tune_assets.lib.data.scrub.ray_pool import check_same_policy
+from fine_tune_assets.lib.data.scrub.ray_pool import CONNECT_TIMEOUT_S, check_reachable, check_same_policy, ray_session
 from fine_tune_assets.lib.data.stages import ingest_stage, scrub_stage
 from fine_tune_assets_tests.factories import REPO, cli, sample_conversations, write_jsonl
 
@@ -68,6 +72,7 @@ def test_ray_executor_matches_the_local_pool_byte_for_byte(tmp_path, local_ray):
     # (same path afterwards, so that summary.json, which names its folder, can be compared too).
     aside = tmp_path / "local"
     shutil.move(local.folder, aside)
+    remove_cache(paths.staging)  # or the Ray run would find every record scrubbed already
     messages = []
     on_ray = scrub_stage(paths, ingested, policy, workers=2, max_record_chars=MAX_RECORD_CHARS,
                          progress=messages.append, executor="ray")
@@ -88,7 +93,10 @@ def test_ray_executor_matches_the_local_pool_byte_for_byte(tmp_path, local_ray):
     assert counts["PERSON"] > 100 and sum(counts.values()) > 300  # the sample plants PII in most chats
     per_record = [json.loads(row["scrub_entity_counts"]) for row in iter_rows(on_ray.records_path)]
     assert sum(sum(c.values()) for c in per_record) == sum(counts.values())
-    assert messages[-1].startswith(f"scrubbed {summary['records']} records in ")  # progress reported
+    assert summary["cache"]["scrubbed"] > 250  # scrubbed on Ray, not taken from the local run's cache
+    assert messages[-1].startswith(f"{summary['records']} records written in ")  # progress reported
+    assert any(m.startswith(f"scrubbed {summary['cache']['scrubbed']} records not in the scrub cache in ")
+               for m in messages)
 
     # and the same identity reuses either executor's output
     assert scrub_stage(paths, ingested, policy, max_record_chars=MAX_RECORD_CHARS).reused
@@ -115,6 +123,33 @@ def test_executor_names_are_checked_everywhere():
     assert typing.get_args(PipelineResource.model_fields["scrub_executor"].annotation) == EXECUTORS
     with pytest.raises(ValueError, match="unknown scrub executor 'spark'"):
         scrub_stage(DataPaths(REPO / "nowhere"), None, load_policy(POLICY), executor="spark")
+
+
+def test_an_actor_refuses_a_node_whose_pseudonym_key_differs(tmp_path, monkeypatch):
+    spec = yaml.safe_load(POLICY.read_text())
+    spec["operators"] = {"default": "placeholder", "PERSON": "pseudonymize"}
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump({**spec, "recognizers_file": str(
+        REPO / "data" / "config" / "recognizers.yaml")}))
+    monkeypatch.setenv("FINE_TUNE_PSEUDONYM_KEY", "driver-key")
+    policy = load_policy(tmp_path / "policy.yaml")
+    driver = key_fingerprint(policy)
+    check_same_policy(policy, driver)
+    monkeypatch.setenv("FINE_TUNE_PSEUDONYM_KEY", "another-key")  # the node's environment
+    with pytest.raises(RuntimeError, match="pseudonym key in FINE_TUNE_PSEUDONYM_KEY on this Ray node"):
+        check_same_policy(policy, driver)
+    assert "driver-key" not in driver and "another-key" not in key_fingerprint(policy)
+
+
+def test_an_unreachable_cluster_fails_in_one_line(monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # discard: nothing listens there
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"no Ray cluster answers at RAY_ADDRESS=127.0.0.1:9 .* unset RAY_ADDRESS"):
+        with ray_session(2):
+            pass
+    assert time.monotonic() - started < CONNECT_TIMEOUT_S + 5
+    assert not ray.is_initialized()
+    with pytest.raises(RuntimeError, match="is not HOST:PORT"):
+        check_reachable("cluster-without-port")
 
 
 def test_an_actor_refuses_a_node_whose_recognizers_differ(tmp_path):
