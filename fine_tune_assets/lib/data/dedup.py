@@ -50,11 +50,20 @@ def _permutations(num_perm: int):
     return MinHash(num_perm=num_perm, seed=SEED, scheme=SCHEME).permutations
 
 
-def minhash_signature(messages: list[dict], num_perm: int = NUM_PERM) -> bytes:
-    """The MinHash of a conversation's normalized text, as bytes (what the validate cache keeps)."""
+@dataclass(frozen=True)
+class Fingerprint:
+    """What duplicate detection needs of a conversation (what the validate cache keeps for each record)."""
+
+    content_sha256: str  # the exact scrubbed content
+    normal_sha256: str  # the normalized text
+    signature: bytes  # its MinHash, SIGNATURE_DTYPE values
+
+
+def fingerprint(messages: list[dict], num_perm: int = NUM_PERM) -> Fingerprint:
+    text = normalized_text(messages)
     minhash = MinHash(num_perm=num_perm, seed=SEED, permutations=_permutations(num_perm), scheme=SCHEME)
-    minhash.update_batch(list(_shingles(normalized_text(messages))))
-    return minhash.hashvalues.astype(SIGNATURE_DTYPE).tobytes()
+    minhash.update_batch(list(_shingles(text)))
+    return Fingerprint(content_hash(messages), sha256_text(text), minhash.hashvalues.astype(SIGNATURE_DTYPE).tobytes())
 
 
 @dataclass
@@ -77,20 +86,18 @@ class DuplicateFinder:
         self._lsh = MinHashLSH(threshold=max(0.5, threshold - 0.15), num_perm=num_perm)
         self._hashes: dict[str, LeanMinHash] = {}
 
-    def check(self, record_id: str, messages: list[dict], signature: bytes | None = None) -> Duplicate | None:
-        """``signature``: ``minhash_signature(messages)`` when already known (from the validate cache)."""
-        exact = content_hash(messages)
-        if exact in self._exact:
-            return Duplicate(record_id, "duplicate_exact", self._exact[exact])
-        self._exact[exact] = record_id
-        text = normalized_text(messages)
-        normal = sha256_text(text)
-        if normal in self._normal:
-            return Duplicate(record_id, "duplicate_near", self._normal[normal])
-        self._normal[normal] = record_id
-        if signature is None:
-            signature = minhash_signature(messages, self.num_perm)
-        minhash = LeanMinHash(seed=SEED, hashvalues=np.frombuffer(signature, dtype=SIGNATURE_DTYPE), scheme=SCHEME)
+    def check(self, record_id: str, messages: list[dict] | None = None,
+              known: Fingerprint | None = None) -> Duplicate | None:
+        """``known``: ``fingerprint(messages)`` when already computed (the validate cache keeps it)."""
+        known = known or fingerprint(messages, self.num_perm)
+        if known.content_sha256 in self._exact:
+            return Duplicate(record_id, "duplicate_exact", self._exact[known.content_sha256])
+        self._exact[known.content_sha256] = record_id
+        if known.normal_sha256 in self._normal:
+            return Duplicate(record_id, "duplicate_near", self._normal[known.normal_sha256])
+        self._normal[known.normal_sha256] = record_id
+        minhash = LeanMinHash(seed=SEED, hashvalues=np.frombuffer(known.signature, dtype=SIGNATURE_DTYPE),
+                              scheme=SCHEME)
         for candidate in sorted(self._lsh.query(minhash)):
             if self._hashes[candidate].jaccard(minhash) >= self.threshold:
                 return Duplicate(record_id, "duplicate_near", candidate)

@@ -166,7 +166,7 @@ def scrub_cache(paths: DataPaths, policy) -> ContentCache:
     """Scrubbed messages by record id (the raw content's hash) under this policy, its versions and key."""
     import pyarrow as pa
 
-    from .scrub.operators import key_fingerprint
+    from .scrub.pseudonyms import key_fingerprint
 
     identity = {"code": SCRUB_CODE_VERSION, "policy": policy.hash, "pseudonym_key": key_fingerprint(policy)}
     schema = pa.schema([pa.field("key", pa.string()), pa.field("messages_json", pa.string()),
@@ -189,9 +189,8 @@ def scrub_stage(paths: DataPaths, ingested: StageOutput, policy, workers: int = 
     (``fine_tune_assets_tests/lib/data/scrub/test_ray_executor.py``), so either one reuses the
     other's staging folder.
     """
-    from .scrub import describe_policy
-    from .scrub.operators import key_fingerprint
     from .scrub.pool import check_executor
+    from .scrub.pseudonyms import key_fingerprint
 
     check_executor(executor)
     presidio = installed_version("presidio-analyzer")
@@ -205,6 +204,8 @@ def scrub_stage(paths: DataPaths, ingested: StageOutput, policy, workers: int = 
     cache = scrub_cache(paths, policy)
 
     def body(writer: _StageWriter) -> dict:
+        from .scrub import describe_policy  # imports Presidio (seconds): only when there is work
+
         with cache.reading() as cached, _duckdb(paths) as con:
             oversize, scrubbed = _scrub_missing(con, cached, cache, ingested, policy, workers, executor,
                                                 max_record_chars, writer, progress)

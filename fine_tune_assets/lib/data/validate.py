@@ -1,17 +1,19 @@
 """Content validation of scrubbed records: role order, whitespace-only turns, token length, duplicates.
 
-Runs in two streaming passes so memory does not grow with the data: per-record checks (tokenized
-in batches), written to a candidates file; then duplicate detection over the candidates in
-record_id order (DuckDB sorts the file), writing accepted records and rejections.
+Two passes, neither holding the data in memory. Pass 1 checks each record and writes the survivors,
+with their token count and duplicate fingerprint (hashes and MinHash signature), to a candidates
+folder. Pass 2 feeds the candidates' fingerprints in record_id order to the duplicate finder, then
+DuckDB writes the kept records.
 
-The two expensive per-record results, the token count and the MinHash signature, come from the
-validate cache (``content_cache.py``) when an earlier run computed them for the same scrubbed record,
-so a run over the same data plus a few new records tokenizes and hashes only the new ones. The
-duplicate pass itself always runs over every record: a new record can be a duplicate of an old one.
+The two expensive per-record results, the token count and the fingerprint, come from the validate
+cache (``content_cache.py``) when an earlier run computed them for the same scrubbed record, so a run
+over the same data plus a few new records tokenizes and hashes only the new ones. The duplicate pass
+always runs over every record: a new record can be a duplicate of an old one.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,15 +23,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..common.parquet import ParquetRowWriter
+from ..common.parquet import ParquetRowWriter, fsync_path
 from ..models.base_model import count_chat_tokens
 from .chat_format import has_whitespace_only_turn, role_order_error
 from .content_cache import ContentCache
-from .dedup import DuplicateFinder, minhash_signature
+from .dedup import DuplicateFinder, Fingerprint, fingerprint
 from .records import Record, Rejection
 
 STAGE = "validate"
-SIGNATURE = "minhash_signature"  # a column of the candidates file only
 
 
 @dataclass
@@ -43,7 +44,6 @@ class ValidationSummary:
     inputs: int = 0
     accepted: int = 0
     rejected_by_reason: Counter = field(default_factory=Counter)
-    token_counts: list[int] = field(default_factory=list)
     computed: int = 0  # records tokenized and hashed in this run (the others came from the cache)
 
     @property
@@ -64,11 +64,6 @@ def _batched(items: Iterable, size: int) -> Iterator[list]:
             batch = []
     if batch:
         yield batch
-
-
-def validate_cache_schema() -> pa.Schema:
-    return pa.schema([pa.field("key", pa.string()), pa.field("n_tokens", pa.int64()),
-                      pa.field(SIGNATURE, pa.binary())])
 
 
 def check_records(records: Iterable[Record], tokenizer, settings: ValidationSettings,
@@ -102,22 +97,18 @@ def check_records(records: Iterable[Record], tokenizer, settings: ValidationSett
                 yield record
 
 
-def _records_with_cached(con: duckdb.DuckDBPyConnection, in_path: Path, cached: str) -> Iterator[Record]:
-    """The records of ``in_path`` in file order, each with the token count and signature the cache holds."""
-    cursor = con.execute(
-        f"SELECT i.*, c.n_tokens AS cached_n_tokens, c.{SIGNATURE} AS cached_signature "
-        f"FROM read_parquet(?, file_row_number = true) AS i LEFT JOIN {cached} AS c ON c.key = i.record_id "
-        "ORDER BY i.file_row_number", [str(in_path)])
-    columns = [d[0] for d in cursor.description]
-    while rows := cursor.fetchmany(1024):
-        for values in rows:
-            row = dict(zip(columns, values))
-            del row["file_row_number"]
-            n_tokens, signature = row.pop("cached_n_tokens"), row.pop("cached_signature")
-            record = Record.from_row(row)
-            if n_tokens is not None:
-                record.extra.update({"n_tokens": n_tokens, SIGNATURE: signature})
-            yield record
+FINGERPRINT_COLUMNS = ("content_sha256", "normal_sha256", "signature")
+
+
+def validate_cache_schema() -> pa.Schema:
+    """Per record id: its token count and duplicate fingerprint (``dedup.Fingerprint``)."""
+    return pa.schema([pa.field("key", pa.string()), pa.field("n_tokens", pa.int64()),
+                      pa.field("content_sha256", pa.string()), pa.field("normal_sha256", pa.string()),
+                      pa.field("signature", pa.binary())])
+
+
+def _sql_path(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def validate_file(in_path: Path, out_path: Path, tokenizer, settings: ValidationSettings,
@@ -125,50 +116,98 @@ def validate_file(in_path: Path, out_path: Path, tokenizer, settings: Validation
                   progress: Callable[[int], None] | None = None) -> ValidationSummary:
     """Validate the scrubbed records in ``in_path``; write accepted records to ``out_path``.
 
-    ``cache`` holds token counts and signatures by record id; it must belong to the tokenizer and to
-    the scrub output that ``in_path`` is (see ``stages.validate_cache``).
+    ``cache`` holds token counts and fingerprints by record id; it must belong to the tokenizer and to
+    the scrub output that ``in_path`` is (see ``stages.validate_cache``). A record it holds passed the
+    structure checks before (they depend on its content alone), so DuckDB copies it into the candidates
+    without Python touching it; only the others are parsed, checked, tokenized and fingerprinted here.
     """
     summary = ValidationSummary()
     schema = validated_schema(pq.read_schema(in_path))
-    candidates_path = out_path.with_name(f".{out_path.name}.candidates")
+    work = out_path.parent / f".{out_path.name}.candidates"
+    work.mkdir()
+    columns = ", ".join(f'i."{name}"' for name in pq.read_schema(in_path).names)
 
     def reject(rejection: Rejection) -> None:
         summary.rejected_by_reason[rejection.reason] += 1
         on_rejection(rejection)
 
-    with (ParquetRowWriter(candidates_path, schema.append(pa.field(SIGNATURE, pa.binary()))) as candidates,
-          cache.reading() as cached, duckdb.connect() as con, cache.writer() as new_results):
-        for item in check_records(_records_with_cached(con, in_path, cached), tokenizer, settings):
-            summary.inputs += 1
-            if progress and summary.inputs % 500 == 0:
-                progress(summary.inputs)
-            if isinstance(item, Rejection):
-                reject(item)
-                continue
-            if item.extra.get(SIGNATURE) is None:
-                item.extra[SIGNATURE] = minhash_signature(item.messages)
-                new_results.write({"key": item.record_id, "n_tokens": item.extra["n_tokens"],
-                                   SIGNATURE: item.extra[SIGNATURE]})
-            candidates.write(item.to_row())
-    summary.computed = new_results.rows_written
-    cache.compact()
+    with cache.reading() as cached, duckdb.connect() as con:
+        con.execute(f"CREATE TEMP VIEW joined AS SELECT i.*, c.n_tokens AS cached_n_tokens, "
+                    f"c.content_sha256, c.normal_sha256, c.signature "
+                    f"FROM read_parquet({_sql_path(in_path)}, file_row_number = true) AS i "
+                    f"LEFT JOIN {cached} AS c ON c.key = i.record_id")
+        summary.inputs = con.execute("SELECT count(*) FROM joined").fetchone()[0]
+        known = f"cached_n_tokens IS NOT NULL AND cached_n_tokens <= {int(settings.max_tokens)}"
+        con.execute(f"COPY (SELECT {columns}, cached_n_tokens AS n_tokens, content_sha256, normal_sha256, signature "
+                    f"FROM joined AS i WHERE {known}) TO {_sql_path(work / 'cached.parquet')} (FORMAT parquet)")
+        cursor = con.execute(f"SELECT * EXCLUDE (file_row_number, content_sha256, normal_sha256, signature) "
+                             f"FROM joined WHERE NOT ({known}) OR cached_n_tokens IS NULL ORDER BY file_row_number")
+        names = [d[0] for d in cursor.description]
 
+        def records():
+            while rows := cursor.fetchmany(1024):
+                for values in rows:
+                    row = dict(zip(names, values))
+                    n_tokens = row.pop("cached_n_tokens")
+                    record = Record.from_row(row)
+                    if n_tokens is not None:  # known, over a lowered limit: rejected below
+                        record.extra["n_tokens"] = n_tokens
+                    yield record
+
+        candidates_schema = schema.append(pa.field("content_sha256", pa.string())).append(
+            pa.field("normal_sha256", pa.string())).append(pa.field("signature", pa.binary()))
+        with ParquetRowWriter(work / "new.parquet", candidates_schema) as candidates, cache.writer() as new_results:
+            for done, item in enumerate(check_records(records(), tokenizer, settings), 1):
+                if progress and done % 500 == 0:
+                    progress(done)
+                if isinstance(item, Rejection):
+                    reject(item)
+                    continue
+                found = fingerprint(item.messages)
+                new_results.write({"key": item.record_id, "n_tokens": item.extra["n_tokens"],
+                                   "content_sha256": found.content_sha256, "normal_sha256": found.normal_sha256,
+                                   "signature": found.signature})
+                candidates.write({**item.to_row(), "content_sha256": found.content_sha256,
+                                  "normal_sha256": found.normal_sha256, "signature": found.signature})
+        summary.computed = new_results.rows_written
+    cache.compact()
+    _drop_duplicates(work, out_path, schema, settings, reject, summary)
+    shutil.rmtree(work)
+    return summary
+
+
+def _drop_duplicates(work: Path, out_path: Path, schema: pa.Schema, settings: ValidationSettings,
+                     reject: Callable[[Rejection], None], summary: ValidationSummary) -> None:
+    """Pass 2: every candidate in record_id order through the duplicate finder (fingerprints only), then
+    DuckDB writes the kept ones. The rejected ones are quarantined with their (scrubbed) content."""
     finder = DuplicateFinder(threshold=settings.near_duplicate_threshold)
-    with ParquetRowWriter(out_path, schema) as accepted, duckdb.connect() as con:
-        cursor = con.execute("SELECT * FROM read_parquet(?) ORDER BY record_id, source_file, source_line",
-                             [str(candidates_path)])
-        columns = [d[0] for d in cursor.description]
+    order = "ORDER BY record_id, source_file, source_line"
+    with duckdb.connect() as con:
+        con.execute(f"CREATE TEMP VIEW candidates AS SELECT * FROM read_parquet({_sql_path(work / '*.parquet')}, "
+                    f"filename = true, file_row_number = true)")
+        cursor = con.execute(f"SELECT filename, file_row_number, record_id, content_sha256, normal_sha256, signature "
+                             f"FROM candidates {order}")
+        duplicates: list[tuple[str, int, str, str]] = []
+        while rows := cursor.fetchmany(4096):
+            for filename, row_number, record_id, content_sha256, normal_sha256, signature in rows:
+                duplicate = finder.check(record_id, known=Fingerprint(content_sha256, normal_sha256, signature))
+                if duplicate:
+                    duplicates.append((filename, row_number, duplicate.kind, duplicate.kept_record_id))
+        con.execute("CREATE TEMP TABLE duplicates (filename VARCHAR, file_row_number BIGINT, kind VARCHAR, "
+                    "kept VARCHAR)")
+        con.executemany("INSERT INTO duplicates VALUES (?, ?, ?, ?)", duplicates)
+        cursor = con.execute(f"SELECT c.* EXCLUDE (filename, file_row_number, n_tokens, content_sha256, normal_sha256, "
+                             f"signature), d.kind, d.kept FROM candidates AS c JOIN duplicates AS d "
+                             f"USING (filename, file_row_number) {order}")
+        names = [d[0] for d in cursor.description]
         while rows := cursor.fetchmany(1024):
             for values in rows:
-                record = Record.from_row(dict(zip(columns, values)))
-                signature = record.extra.pop(SIGNATURE)
-                duplicate = finder.check(record.record_id, record.messages, signature)
-                if duplicate:
-                    reject(Rejection.for_record(record, STAGE, duplicate.kind,
-                                                f"duplicate of record {duplicate.kept_record_id}", scrubbed=True))
-                    continue
-                accepted.write(record.to_row())
-                summary.accepted += 1
-                summary.token_counts.append(record.extra["n_tokens"])
-    candidates_path.unlink(missing_ok=True)
-    return summary
+                row = dict(zip(names, values))
+                kind, kept = row.pop("kind"), row.pop("kept")
+                reject(Rejection.for_record(Record.from_row(row), STAGE, kind, f"duplicate of record {kept}",
+                                            scrubbed=True))
+        keep = ", ".join(f'c."{name}"' for name in schema.names)
+        con.execute(f"COPY (SELECT {keep} FROM candidates AS c ANTI JOIN duplicates AS d "
+                    f"USING (filename, file_row_number) {order}) TO {_sql_path(out_path)} (FORMAT parquet)")
+        summary.accepted = con.execute(f"SELECT count(*) FROM read_parquet({_sql_path(out_path)})").fetchone()[0]
+    fsync_path(out_path)

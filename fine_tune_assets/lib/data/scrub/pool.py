@@ -41,7 +41,7 @@ _LOCAL: dict[tuple, Any] = {}
 
 def scrubber_for(policy: ScrubPolicy):
     """One Scrubber per policy and pseudonym key per process (engine construction is the slow part)."""
-    from .operators import key_fingerprint
+    from .pseudonyms import key_fingerprint
     from .scrubber import Scrubber
 
     key = (policy.hash, key_fingerprint(policy))  # the key is read from the environment, which can change

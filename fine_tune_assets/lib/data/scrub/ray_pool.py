@@ -69,9 +69,9 @@ def check_same_policy(policy: ScrubPolicy, key_fingerprint: str | None = None) -
     computes it again from this node's files and installed versions. On a cluster, a node with
     another ``recognizers.yaml`` at that path, or another Presidio or spaCy, would otherwise scrub
     differently under the driver's identity. The key is read from each node's environment, so its
-    fingerprint (``operators.key_fingerprint``; part of the data version too) is compared as well.
+    fingerprint (``pseudonyms.key_fingerprint``; part of the data version too) is compared as well.
     """
-    from .operators import key_fingerprint as fingerprint_of
+    from .pseudonyms import key_fingerprint as fingerprint_of
 
     here = dataclasses.replace(policy).hash
     if here != policy.hash:
@@ -109,7 +109,7 @@ def scrub_on_ray(chunks: Iterable[list[tuple[Hashable, Any]]], policy: ScrubPoli
 def _dataset(rows: list[dict], policy: ScrubPolicy, workers: int, batch_size: int):
     import ray.data
 
-    from .operators import key_fingerprint
+    from .pseudonyms import key_fingerprint
 
     context = ray.data.DataContext.get_current()
     saved = (context.execution_options.preserve_order, context.enable_progress_bars)

@@ -21,8 +21,8 @@ from fine_tune_assets.lib.common.parquet import iter_rows
 from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.data.content_cache import remove_cache
 from fine_tune_assets.lib.data.scrub import load_policy
-from fine_tune_assets.lib.data.scrub.operators import key_fingerprint
 from fine_tune_assets.lib.data.scrub.pool import EXECUTORS
+from fine_tune_assets.lib.data.scrub.pseudonyms import key_fingerprint
 from fine_tune_assets.lib.data.scrub.ray_pool import CONNECT_TIMEOUT_S, check_reachable, check_same_policy, ray_session
 from fine_tune_assets.lib.data.stages import ingest_stage, scrub_stage
 from fine_tune_assets_tests.factories import REPO, cli, sample_conversations, write_jsonl
