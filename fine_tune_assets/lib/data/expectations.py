@@ -1,20 +1,26 @@
 """The Great Expectations (1.x) suite run on the validated table before a dataset is published.
 
 GX is called directly (``dagster-ge`` still pins GX < 1.0): an ephemeral context, a pandas data
-source, one batch per table, ``batch.validate(suite)``. Two tables are checked: one row per record
-and one row per message, so both record-level (unique ids, token bounds) and message-level (roles,
-non-empty content) expectations are native GX expectations rather than hand-written loops.
+source, ``batch.validate(suite)``. Two tables are checked: one row per record and one row per message,
+so both record-level (unique ids, token bounds) and message-level (roles, non-empty content)
+expectations are native GX expectations rather than hand-written loops. The record table (no text)
+is one batch, so uniqueness is checked over all records; the message table, which holds all the
+text, goes through in batches of ``MESSAGES_PER_BATCH`` messages (its expectations are row by row,
+so the batches' outcomes add up to the whole table's), and memory stays flat as the data grows.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import duckdb
 import pandas as pd
 
+from ..common.parquet import iter_rows
 from .chat_format import PIPELINE_ROLES
 
 
@@ -30,16 +36,30 @@ class ExpectationOutcome:
         return self.__dict__.copy()
 
 
-def tables_from_rows(rows: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Record table (id, turns, tokens) and message table (id, turn, role, content)."""
-    records, messages = [], []
-    for row in rows:
-        turns = json.loads(row["messages_json"])
-        records.append({"record_id": row["record_id"], "n_messages": len(turns), "n_tokens": row["n_tokens"],
-                        "source_file": row["source_file"], "source_line": row["source_line"]})
-        for i, m in enumerate(turns):
-            messages.append({"record_id": row["record_id"], "turn": i, "role": m["role"], "content": m["content"]})
-    return pd.DataFrame.from_records(records), pd.DataFrame.from_records(messages)
+MESSAGES_PER_BATCH = 200_000
+
+
+def record_table(validated_path: Path) -> pd.DataFrame:
+    """One row per record (id, turns, tokens, provenance): no text, so the whole table is one batch."""
+    with duckdb.connect() as con:
+        return con.execute(
+            "SELECT record_id, CAST(json_array_length(messages_json) AS BIGINT) AS n_messages, n_tokens, "
+            "source_file, source_line FROM read_parquet(?)", [str(validated_path)]).df()
+
+
+def message_tables(validated_path: Path, per_batch: int = MESSAGES_PER_BATCH) -> Iterator[pd.DataFrame]:
+    """One row per message (id, turn, role, content), about ``per_batch`` messages at a time: this table
+    holds all the text, and its expectations look at one row at a time, so batches add up exactly."""
+    rows: list[dict] = []
+    batches = 0
+    for row in iter_rows(validated_path, columns=["record_id", "messages_json"]):
+        for i, m in enumerate(json.loads(row["messages_json"])):
+            rows.append({"record_id": row["record_id"], "turn": i, "role": m["role"], "content": m["content"]})
+        if len(rows) >= per_batch:
+            yield pd.DataFrame.from_records(rows)
+            rows, batches = [], batches + 1
+    if rows or not batches:
+        yield pd.DataFrame.from_records(rows, columns=["record_id", "turn", "role", "content"])
 
 
 def _suites(max_tokens: int):
@@ -70,7 +90,9 @@ def _suites(max_tokens: int):
     return records, messages
 
 
-def run_suite(records: pd.DataFrame, messages: pd.DataFrame, max_tokens: int) -> list[ExpectationOutcome]:
+def run_suite(validated_path: Path, max_tokens: int,
+              messages_per_batch: int = MESSAGES_PER_BATCH) -> list[ExpectationOutcome]:
+    """Both suites over the validated records; memory holds the record table and one batch of messages."""
     import great_expectations as gx
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -79,15 +101,27 @@ def run_suite(records: pd.DataFrame, messages: pd.DataFrame, max_tokens: int) ->
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm noise in run logs
     source = context.data_sources.add_pandas("validated")
-    outcomes: list[ExpectationOutcome] = []
-    for suite, frame in zip(_suites(max_tokens), (records, messages)):
-        asset = source.add_dataframe_asset(name=suite.name)
-        batch = asset.add_batch_definition_whole_dataframe(f"{suite.name}_all").get_batch(
-            batch_parameters={"dataframe": frame})
-        result = batch.validate(suite)
-        for item in result.results:
+    records_suite, messages_suite = _suites(max_tokens)
+    return (_validate(source, records_suite, [record_table(validated_path)])
+            + _validate(source, messages_suite, message_tables(validated_path, messages_per_batch)))
+
+
+def _validate(source, suite, frames: Iterable[pd.DataFrame]) -> list[ExpectationOutcome]:
+    """One outcome per expectation over all ``frames``: passed in every batch, unexpected rows summed."""
+    definition = source.add_dataframe_asset(name=suite.name).add_batch_definition_whole_dataframe(
+        f"{suite.name}_all")
+    outcomes: dict[tuple, ExpectationOutcome] = {}
+    for frame in frames:
+        for item in definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite).results:
             config = item.expectation_config
-            outcomes.append(ExpectationOutcome(
-                table=suite.name, expectation=config.type, column=config.kwargs.get("column"),
-                success=bool(item.success), unexpected_count=(item.result or {}).get("unexpected_count")))
-    return outcomes
+            key = (config.type, config.kwargs.get("column"))
+            count = (item.result or {}).get("unexpected_count")
+            if key not in outcomes:
+                outcomes[key] = ExpectationOutcome(suite.name, config.type, config.kwargs.get("column"),
+                                                   bool(item.success), count)
+                continue
+            outcome = outcomes[key]
+            outcome.success = outcome.success and bool(item.success)
+            if count is not None:
+                outcome.unexpected_count = (outcome.unexpected_count or 0) + count
+    return list(outcomes.values())

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from ..common.parquet import iter_rows
 from .content_cache import ContentCache
-from .expectations import run_suite, tables_from_rows
+from .expectations import run_suite
 
 RESIDUAL_CODE_VERSION = "residual-1"
 OPENAI_MINIMUM_EXAMPLES = 10
@@ -110,8 +110,7 @@ def minimum_examples_gate(accepted: int, minimum: int = OPENAI_MINIMUM_EXAMPLES,
 
 
 def expectation_suite_gate(validated_path: Path, max_tokens: int) -> GateResult:
-    records, messages = tables_from_rows(iter_rows(validated_path))
-    outcomes = run_suite(records, messages, max_tokens)
+    outcomes = run_suite(validated_path, max_tokens)
     failed = [o for o in outcomes if not o.success]
     return GateResult("expectation_suite", not failed, True, len(outcomes) - len(failed), len(outcomes),
                       "Great Expectations suites validated_records and validated_messages",

@@ -68,24 +68,29 @@ def _batched(items: Iterable, size: int) -> Iterator[list]:
 
 def check_records(records: Iterable[Record], tokenizer, settings: ValidationSettings,
                   batch_size: int = 128) -> Iterator[Record | Rejection]:
-    """Pass 1: structure and length of each record; adds ``n_tokens`` to those that pass.
+    """Pass 1: structure and length of each record, in input order; adds ``n_tokens`` to those that pass.
 
     A record whose ``extra`` already holds ``n_tokens`` (from the validate cache) is not tokenized again.
+    Records are tokenized in batches, but each one's outcome comes out in its input position, so what
+    the cache spared does not reorder the quarantine.
     """
     for batch in _batched(records, batch_size):
-        survivors = []
+        outcomes: list[Record | Rejection | None] = []
         for record in batch:
             problem = role_order_error(record.messages)
             if problem:
-                yield Rejection.for_record(record, STAGE, "role_order", problem, scrubbed=True)
+                outcomes.append(Rejection.for_record(record, STAGE, "role_order", problem, scrubbed=True))
             elif has_whitespace_only_turn(record.messages):
-                yield Rejection.for_record(record, STAGE, "whitespace_only_content",
-                                           "a turn has only whitespace", scrubbed=True)
+                outcomes.append(Rejection.for_record(record, STAGE, "whitespace_only_content",
+                                                     "a turn has only whitespace", scrubbed=True))
             else:
-                survivors.append(record)
-        todo = [r for r in survivors if r.extra.get("n_tokens") is None]
+                outcomes.append(None)
+        todo = [r for r, o in zip(batch, outcomes) if o is None and r.extra.get("n_tokens") is None]
         counted = iter(count_chat_tokens(tokenizer, [r.messages for r in todo]) if todo else [])
-        for record in survivors:
+        for record, outcome in zip(batch, outcomes):
+            if outcome is not None:
+                yield outcome
+                continue
             n_tokens = record.extra.get("n_tokens")
             if n_tokens is None:
                 n_tokens = next(counted)
@@ -95,9 +100,6 @@ def check_records(records: Iterable[Record], tokenizer, settings: ValidationSett
             else:
                 record.extra["n_tokens"] = n_tokens
                 yield record
-
-
-FINGERPRINT_COLUMNS = ("content_sha256", "normal_sha256", "signature")
 
 
 def validate_cache_schema() -> pa.Schema:

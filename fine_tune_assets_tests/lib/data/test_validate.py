@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from fine_tune_assets.lib.data.chat_format import format_errors, role_order_error
 from fine_tune_assets.lib.data.dedup import DuplicateFinder
 from fine_tune_assets.lib.data.records import Provenance, Record, Rejection
@@ -48,6 +50,65 @@ def test_check_records_reasons_and_token_limit(tokenizer):
     assert len(accepted) == 1 and 10 < accepted[0].extra["n_tokens"] < 100
     assert [i.reason for i in rejected] == ["role_order", "whitespace_only_content", "over_token_limit"]
     assert "limit 1024" in rejected[2].detail
+
+
+def test_check_records_keeps_input_order_whatever_was_cached(tokenizer):
+    """Token counts come from the cache for some records and from the tokenizer for others: the outcomes
+    still come out in input order, so a warm run writes the quarantine a cold run writes."""
+    ok = record(conv(("Router down", '{"category": "outage"}')))
+    cached = record(conv(("Bill too high", '{"category": "billing"}')))
+    cached.extra["n_tokens"] = 2000  # as the validate cache hands it over: over the limit below
+    batch = [record(conv(("Long", "word " * 3000))), record(conv(("   ", "ok"))), ok, cached,
+             record([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])]
+    items = list(check_records(batch, tokenizer, ValidationSettings(max_tokens=1024)))
+    assert [getattr(i, "reason", "accepted") for i in items] == [
+        "over_token_limit", "whitespace_only_content", "accepted", "over_token_limit", "role_order"]
+    assert [i.record_id for i in items] == [r.record_id for r in batch]
+    assert items[3].detail == "2000 tokens, limit 1024"  # not tokenized again
+
+
+def test_near_duplicates_match_datasketch_lsh():
+    """The finder's own banding proposes the candidates datasketch's MinHashLSH proposes: same verdicts."""
+    import random
+
+    from datasketch import LeanMinHash, MinHashLSH
+
+    from fine_tune_assets.lib.data.dedup import SCHEME, SEED, SIGNATURE_DTYPE, fingerprint
+    from fine_tune_assets_tests.factories import sample_conversations
+
+    rng = random.Random(7)
+    conversations = [c for c in sample_conversations()  # the sample plants malformed ones: not for this test
+                     if all(isinstance(m.get("content"), str) and "role" in m for m in c)][:300]
+    for messages in rng.sample(conversations, 120):  # near copies: a word dropped, swapped or changed
+        words = messages[-1]["content"].split(" ")
+        i = rng.randrange(len(words))
+        words[i:i + 1] = rng.choice([[], [words[i].upper()], ["router"], [words[i], "please"]])
+        conversations.append([*messages[:-1], {**messages[-1], "content": " ".join(words)}])
+    ids = sorted((f"{i:064x}", m) for i, m in enumerate(conversations))
+
+    finder = DuplicateFinder(threshold=0.85)
+    lsh, kept, exact, normal = MinHashLSH(threshold=0.7, num_perm=128), {}, {}, {}
+    ours, theirs = [], []
+    for record_id, messages in ids:
+        found = fingerprint(messages)
+        verdict = finder.check(record_id, known=found)
+        ours.append(verdict and (verdict.kind, verdict.kept_record_id))
+        if found.content_sha256 in exact:
+            theirs.append(("duplicate_exact", exact[found.content_sha256]))
+            continue
+        exact[found.content_sha256] = record_id
+        if found.normal_sha256 in normal:
+            theirs.append(("duplicate_near", normal[found.normal_sha256]))
+            continue
+        normal[found.normal_sha256] = record_id
+        minhash = LeanMinHash(seed=SEED, hashvalues=np.frombuffer(found.signature, SIGNATURE_DTYPE), scheme=SCHEME)
+        match = next((c for c in sorted(lsh.query(minhash)) if kept[c].jaccard(minhash) >= 0.85), None)
+        theirs.append(match and ("duplicate_near", match))
+        if match is None:
+            lsh.insert(record_id, minhash)
+            kept[record_id] = minhash
+    assert ours == theirs
+    assert sum(d is not None for d in ours) > 100  # the near copies (and the sample's own duplicates) are found
 
 
 def test_duplicates_exact_near_and_distinct():
