@@ -197,7 +197,8 @@ def _drop_duplicates(work: Path, out_path: Path, schema: pa.Schema, settings: Va
                     duplicates.append((filename, row_number, duplicate.kind, duplicate.kept_record_id))
         con.execute("CREATE TEMP TABLE duplicates (filename VARCHAR, file_row_number BIGINT, kind VARCHAR, "
                     "kept VARCHAR)")
-        con.executemany("INSERT INTO duplicates VALUES (?, ?, ?, ?)", duplicates)
+        if duplicates:  # DuckDB refuses an empty executemany
+            con.executemany("INSERT INTO duplicates VALUES (?, ?, ?, ?)", duplicates)
         cursor = con.execute(f"SELECT c.* EXCLUDE (filename, file_row_number, n_tokens, content_sha256, normal_sha256, "
                              f"signature), d.kind, d.kept FROM candidates AS c JOIN duplicates AS d "
                              f"USING (filename, file_row_number) {order}")

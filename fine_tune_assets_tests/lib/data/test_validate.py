@@ -152,3 +152,29 @@ def test_rejection_rows_round_trip():
                   Provenance("f.jsonl", "0" * 64, 3, "jsonl"), messages=[{"role": "user", "content": "<PERSON_1>"}])
     row = r.to_row()
     assert row["source_line"] == 3 and json.loads(row["messages_json"])[0]["content"] == "<PERSON_1>"
+
+
+def test_validate_file_with_and_without_duplicates(tmp_path, tokenizer):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fine_tune_assets.lib.data.content_cache import ContentCache
+    from fine_tune_assets.lib.data.records import RECORD_SCHEMA
+    from fine_tune_assets.lib.data.validate import validate_cache_schema, validate_file
+
+    def run(conversations, name):
+        rows = [record(m, f"{i:064x}").to_row() for i, m in enumerate(conversations)]
+        source = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.Table.from_pylist(rows, schema=RECORD_SCHEMA), source)
+        rejected = []
+        cache = ContentCache(tmp_path / "staging", "validate", {"test": name}, validate_cache_schema())
+        summary = validate_file(source, tmp_path / f"{name}-out.parquet", tokenizer, ValidationSettings(),
+                                rejected.append, cache)
+        return summary, [r.reason for r in rejected], pq.read_table(tmp_path / f"{name}-out.parquet")
+
+    distinct = [conv(("Router down", '{"category": "outage"}')), conv(("Bill too high", '{"category": "billing"}'))]
+    summary, reasons, out = run(distinct, "distinct")  # nothing for the duplicate table to hold
+    assert (summary.inputs, summary.accepted, reasons, out.num_rows) == (2, 2, [], 2)
+    assert out.column_names == [*RECORD_SCHEMA.names, "n_tokens"]
+    summary, reasons, out = run([*distinct, distinct[0]], "repeated")
+    assert (summary.accepted, reasons, out.num_rows) == (2, ["duplicate_exact"], 2)
