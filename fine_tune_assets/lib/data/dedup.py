@@ -90,7 +90,8 @@ class DuplicateFinder:
         # LSH only proposes candidates: a lower band threshold misses fewer pairs near the cut-off,
         # and each candidate is then compared on its MinHash estimate against the real threshold.
         self._bands = MinHashLSH(threshold=max(0.5, threshold - 0.15), num_perm=num_perm).hashranges
-        self._buckets: list[dict[bytes, list[str]]] = [{} for _ in self._bands]
+        # a bucket holds one record id (most do) or a list of them: a list per bucket cost 0.9 KB a record
+        self._buckets: list[dict[bytes, str | list[str]]] = [{} for _ in self._bands]
         self._signatures: dict[str, bytes] = {}
 
     def check(self, record_id: str, messages: list[dict] | None = None,
@@ -105,12 +106,22 @@ class DuplicateFinder:
         self._normal[known.normal_sha256] = record_id
         values = np.frombuffer(known.signature, dtype=SIGNATURE_DTYPE)
         keys = [values[start:end].tobytes() for start, end in self._bands]
-        candidates = {c for bucket, key in zip(self._buckets, keys) for c in bucket.get(key, ())}
+        candidates: set[str] = set()
+        for bucket, key in zip(self._buckets, keys):
+            held = bucket.get(key)
+            if held is not None:
+                candidates.update((held,) if isinstance(held, str) else held)
         for candidate in sorted(candidates):
             other = np.frombuffer(self._signatures[candidate], dtype=SIGNATURE_DTYPE)
             if np.count_nonzero(other == values) / len(values) >= self.threshold:  # MinHash.jaccard
                 return Duplicate(record_id, "duplicate_near", candidate)
         for bucket, key in zip(self._buckets, keys):
-            bucket.setdefault(key, []).append(record_id)
+            held = bucket.get(key)
+            if held is None:
+                bucket[key] = record_id
+            elif isinstance(held, str):
+                bucket[key] = [held, record_id]
+            else:
+                held.append(record_id)
         self._signatures[record_id] = known.signature
         return None
