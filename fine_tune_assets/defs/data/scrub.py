@@ -48,8 +48,12 @@ def scrub_result(stage: StageOutput, seconds: float) -> dg.MaterializeResult:
         "entities_replaced": dg.MetadataValue.int(sum(counts.values())),
         "entities_by_type": md_table(["entity type", "replaced"], [[k, v] for k, v in counts.items()]),
     })
-    if not stage.reused and seconds > 0:
-        metadata["records_per_second"] = dg.MetadataValue.float(round(stage.summary["inputs"] / seconds, 1))
+    cache = stage.summary.get("cache")
+    if not stage.reused and cache:  # the per-record scrub cache: only records it lacked were scrubbed
+        metadata["scrubbed_in_this_run"] = dg.MetadataValue.int(cache["scrubbed"])
+        metadata["reused_from_scrub_cache"] = dg.MetadataValue.int(cache["reused"])
+        if cache["scrubbed"] and seconds > 0:
+            metadata["records_per_second"] = dg.MetadataValue.float(round(cache["scrubbed"] / seconds, 1))
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(stage.data_version))
 
 

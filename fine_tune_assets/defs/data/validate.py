@@ -25,4 +25,6 @@ def validated_conversations(context: dg.AssetExecutionContext,
     cumulative = stage.summary["cumulative"]
     metadata["input_records_all_stages"] = dg.MetadataValue.int(cumulative["inputs"])
     metadata["quarantined_all_stages"] = dg.MetadataValue.int(cumulative["quarantined"])
+    if not stage.reused and "cache" in stage.summary:  # the others' token counts came from the validate cache
+        metadata["tokenized_in_this_run"] = dg.MetadataValue.int(stage.summary["cache"]["computed"])
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(stage.data_version))

@@ -166,6 +166,11 @@ def test_added_data_makes_a_child_version_and_splits_are_stable(sample, tmp_path
     (grown / "raw" / "chat_export_2026-12.jsonl").write_text("".join(json.dumps(e) + "\n" for e in extra))
     result = materialize(grown, instance)
     assert result.success
+    scrubbed = result.asset_materializations_for_node("scrubbed_conversations")[0].metadata
+    assert scrubbed["scrubbed_in_this_run"].value == 40  # the others came from the scrub cache the copy holds
+    assert scrubbed["reused_from_scrub_cache"].value == scrubbed["records"].value - 40
+    validated = result.asset_materializations_for_node("validated_conversations")[0].metadata
+    assert validated["tokenized_in_this_run"].value == 40
     old, new = latest_version(data_dir), latest_version(grown)
     assert new["version_id"] != old["version_id"] and new["parent_version"] == old["version_id"]
     with registry(grown) as con:
