@@ -14,11 +14,10 @@ from pathlib import Path
 
 from dagster_pipes import open_dagster_pipes
 
-from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.evaluation.report import write_report
 from fine_tune_assets.lib.evaluation.spec import load_eval_spec
 from fine_tune_assets.lib.evaluation.store import record_evaluation
-from fine_tune_assets.lib.registry.backends import display
+from fine_tune_assets.lib.registry.connection import worker_registry
 from fine_tune_assets.lib.registry.ledger import EventKind, event_reference
 
 
@@ -44,10 +43,7 @@ def main(request_path: str) -> None:
         if report["champion"] is None:
             report["champion"] = {"none": request.get("no_champion") or "no adapter in production to compare with"}
         folder = write_report(report, adapter_dir)
-        registry = DataPaths(Path(request["data_dir"])).registry  # the file there, or $FINE_TUNE_REGISTRY_URL
-        if display(registry) != request["registry"]:  # e.g. a pod without the secret that holds the URL
-            raise RuntimeError(f"this worker's registry is {display(registry)}, the asset's is "
-                               f"{request['registry']}: give the worker the same FINE_TUNE_REGISTRY_URL")
+        registry = worker_registry(request["data_dir"], request["registry"])
         eval_id = record_evaluation(registry, report, folder / "eval_report.json")
         base, tuned, gate = report["metrics"]["base"], report["metrics"]["fine_tuned"], report["gate"]
         pipes.log.info(f"promotion gate {'PASSED' if gate['passed'] else 'FAILED'}: {'; '.join(gate['reasons'])}")

@@ -22,9 +22,8 @@ from pathlib import Path
 
 from dagster_pipes import open_dagster_pipes
 
-from fine_tune_assets.lib.common.paths import DataPaths
 from fine_tune_assets.lib.models.loading import resolve_device
-from fine_tune_assets.lib.registry.backends import display
+from fine_tune_assets.lib.registry.connection import worker_registry
 from fine_tune_assets.lib.registry.ledger import EventKind, event_reference
 from fine_tune_assets.lib.training import TrainingConfig, distributed, train_adapter
 from fine_tune_assets.lib.training.checkpoints import training_identity
@@ -59,10 +58,7 @@ def _train(request: dict, config: TrainingConfig, progress) -> tuple[dict, str]:
 
 def _train_and_publish(request: dict, config: TrainingConfig, pipes) -> None:
     """Rank 0: train (reporting progress), publish the adapter and register it, report the materialization."""
-    registry = DataPaths(Path(request["data_dir"])).registry  # the file there, or $FINE_TUNE_REGISTRY_URL
-    if display(registry) != request["registry"]:  # e.g. a pod without the secret that holds the URL
-        raise RuntimeError(f"this worker's registry is {display(registry)}, the asset's is {request['registry']}: "
-                           "give the worker the same FINE_TUNE_REGISTRY_URL (on Kubernetes: FINE_TUNE_K8S_SECRET)")
+    registry = worker_registry(request["data_dir"], request["registry"])
     started = datetime.now(UTC)
 
     def progress(p: dict) -> None:

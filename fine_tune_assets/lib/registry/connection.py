@@ -72,6 +72,19 @@ def connect(target: Target, read_only: bool = False, timeout_s: float = 60.0):
         con.close()
 
 
+def worker_registry(data_dir: str | Path, expected: str) -> Target:
+    """The registry a launched worker (Pipes, a pod) opens for ``data_dir``: the file there, or
+    ``$FINE_TUNE_REGISTRY_URL``. Refused unless it is the one its asset named (``display``: no password),
+    e.g. in a pod without the secret that holds the URL, which would write a local DuckDB file instead."""
+    from ..common.paths import DataPaths
+
+    registry = DataPaths(Path(data_dir)).registry
+    if backends.display(registry) != expected:
+        raise RuntimeError(f"this worker's registry is {backends.display(registry)}, the asset's is {expected}: give "
+                           "the worker the same FINE_TUNE_REGISTRY_URL (on Kubernetes: FINE_TUNE_K8S_SECRET)")
+    return registry
+
+
 def rows_as_dicts(cursor) -> list[dict]:
     columns = [d[0] for d in cursor.description]
     return [dict(zip(columns, row)) for row in cursor.fetchall()]

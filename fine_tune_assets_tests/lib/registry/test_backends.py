@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from fine_tune_assets.lib.common.paths import REGISTRY_URL_ENV
+from fine_tune_assets.lib.common.paths import REGISTRY_URL_ENV, DataPaths
 from fine_tune_assets.lib.registry.backends import _placeholders, display, is_postgres
-from fine_tune_assets.lib.registry.connection import connect
+from fine_tune_assets.lib.registry.connection import connect, worker_registry
 from fine_tune_assets_tests.factories import cli
 
 
@@ -76,3 +76,14 @@ def test_a_reader_sees_one_snapshot_while_writers_commit(published, registry_bac
         assert reader.execute("SELECT count(*) FROM ledger").fetchone()[0] == before
     with connect(paths.registry, read_only=True) as later:
         assert later.execute("SELECT count(*) FROM ledger").fetchone()[0] == before + 1
+
+
+def test_a_worker_opens_its_assets_registry_or_refuses(tmp_path, monkeypatch, registry_backend):
+    expected = display(DataPaths(tmp_path).registry)  # what the asset writes into the worker's request
+    assert display(worker_registry(tmp_path, expected)) == expected
+    if registry_backend:  # one URL whatever the data dir; a pod without the secret would open a local file
+        assert display(worker_registry(tmp_path / "elsewhere", expected)) == expected
+        monkeypatch.delenv(REGISTRY_URL_ENV)
+    with pytest.raises(RuntimeError, match=r"worker's registry is .*registry\.duckdb, the asset's is .*"
+                                           r"give the worker the same FINE_TUNE_REGISTRY_URL"):
+        worker_registry(tmp_path / "elsewhere", expected)
