@@ -79,7 +79,7 @@ class DuplicateFinder:
     Near duplicates: the LSH banding of datasketch's ``MinHashLSH`` (its bands for the threshold, the
     same candidates), kept in plain dicts of band bytes. datasketch's index spends ~76 µs a record (a
     byte swap per band, a storage layer, a second key table), this ~23 µs, which matters because every
-    run checks every record, old ones included. Memory: ~3.9 KB a kept record (``bench/validate_memory.py``).
+    run checks every record, old ones included. Memory: ~2.6 KB a kept record (``bench/validate_memory.py``).
     """
 
     def __init__(self, threshold: float = 0.85, num_perm: int = NUM_PERM):
