@@ -38,6 +38,9 @@ def scrubbed_conversations(context: dg.AssetExecutionContext,
     return scrub_result(stage, time.perf_counter() - started)
 
 
+RATE_AFTER = 1000  # records scrubbed in a run before its records/s means throughput
+
+
 def scrub_result(stage: StageOutput, seconds: float) -> dg.MaterializeResult:
     """The materialization of a scrub stage's output, wherever it ran."""
     metadata = stage_metadata(stage)
@@ -52,7 +55,8 @@ def scrub_result(stage: StageOutput, seconds: float) -> dg.MaterializeResult:
     if not stage.reused and cache:  # the per-record scrub cache: only records it lacked were scrubbed
         metadata["scrubbed_in_this_run"] = dg.MetadataValue.int(cache["scrubbed"])
         metadata["reused_from_scrub_cache"] = dg.MetadataValue.int(cache["reused"])
-        if cache["scrubbed"] and seconds > 0:
+        metadata["scrub_seconds"] = dg.MetadataValue.float(round(seconds, 1))
+        if cache["scrubbed"] >= RATE_AFTER:  # below that, loading Presidio (seconds) is most of the time
             metadata["records_per_second"] = dg.MetadataValue.float(round(cache["scrubbed"] / seconds, 1))
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(stage.data_version))
 

@@ -169,6 +169,7 @@ def test_added_data_makes_a_child_version_and_splits_are_stable(sample, tmp_path
     scrubbed = result.asset_materializations_for_node("scrubbed_conversations")[0].metadata
     assert scrubbed["scrubbed_in_this_run"].value == 40  # the others came from the scrub cache the copy holds
     assert scrubbed["reused_from_scrub_cache"].value == scrubbed["records"].value - 40
+    assert "records_per_second" not in scrubbed and scrubbed["scrub_seconds"].value > 0  # 40 records: no rate
     validated = result.asset_materializations_for_node("validated_conversations")[0].metadata
     assert validated["tokenized_in_this_run"].value == 40
     old, new = latest_version(data_dir), latest_version(grown)
