@@ -40,6 +40,11 @@ ROWS_PER_PART = 2000
 MAX_PARTS = 16  # beyond this a writer merges the parts into one when it closes
 
 
+def sql_path(path: Path) -> str:
+    """A file path as a DuckDB string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 class ContentCache:
     """``key`` -> result rows of one computation under one identity (see module docstring)."""
 
@@ -51,6 +56,13 @@ class ContentCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         if not (self.folder / "identity.json").exists():
             atomic_write_bytes(self.folder / "identity.json", json.dumps(identity, indent=2).encode())
+
+    @classmethod
+    def existing(cls, folder: Path) -> ContentCache:
+        """A cache folder as found on disk (erasure purges every one, whatever computation it holds)."""
+        identity = json.loads((folder / "identity.json").read_text())
+        parts = sorted(folder.glob("part-*.parquet"))
+        return cls(folder.parents[2], folder.parent.name, identity, pq.read_schema(parts[0]))
 
     def parts(self) -> list[Path]:
         return sorted(self.folder.glob("part-*.parquet"))
@@ -71,7 +83,7 @@ class ContentCache:
             if not empty.exists():
                 pq.write_table(self.schema.empty_table(), empty)
             parts = [empty]
-        files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
+        files = ", ".join(sql_path(p) for p in parts)
         # two runs at once may have cached the same key; the values are equal (deterministic), keep one
         return f"(SELECT DISTINCT ON (key) * FROM read_parquet([{files}]))"
 
@@ -97,7 +109,8 @@ class ContentCache:
                 return
             merged = self.folder / f".merge-{uuid.uuid4().hex}.parquet"
             with duckdb.connect() as con:
-                con.execute(f"COPY (SELECT * FROM {self._source()} ORDER BY key) TO '{merged}' (FORMAT parquet)")
+                con.execute(f"COPY (SELECT * FROM {self._source()} ORDER BY key) TO {sql_path(merged)} "
+                            "(FORMAT parquet)")
             fsync_path(merged)
             os.replace(merged, self.folder / f"part-{uuid.uuid4().hex}.parquet")
             for part in old:
@@ -116,8 +129,8 @@ class ContentCache:
                 if not hit:
                     continue
                 kept = self.folder / f".purge-{uuid.uuid4().hex}.parquet"
-                con.execute(f"COPY (SELECT * FROM read_parquet('{part}') WHERE NOT list_contains(?, key)) "
-                            f"TO '{kept}' (FORMAT parquet)", [keys])
+                con.execute(f"COPY (SELECT * FROM read_parquet({sql_path(part)}) WHERE NOT list_contains(?, key)) "
+                            f"TO {sql_path(kept)} (FORMAT parquet)", [keys])
                 fsync_path(kept)
                 os.replace(kept, part)
                 removed += hit
@@ -170,9 +183,7 @@ def purge_caches(staging: Path, keys: Iterable[str]) -> int:
         parts = sorted(folder.glob("part-*.parquet"))
         if not parts:
             continue
-        cache = ContentCache.__new__(ContentCache)
-        cache.folder, cache.schema = folder, pq.read_schema(parts[0])
-        removed += cache.purge(keys)
+        removed += ContentCache.existing(folder).purge(keys)
     return removed
 
 

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from ..common.parquet import ParquetRowWriter, fsync_path
 from ..models.base_model import count_chat_tokens
 from .chat_format import has_whitespace_only_turn, role_order_error
-from .content_cache import ContentCache
+from .content_cache import ContentCache, sql_path
 from .dedup import DuplicateFinder, Fingerprint, fingerprint
 from .records import Record, Rejection
 
@@ -109,10 +109,6 @@ def validate_cache_schema() -> pa.Schema:
                       pa.field("signature", pa.binary())])
 
 
-def _sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def validate_file(in_path: Path, out_path: Path, tokenizer, settings: ValidationSettings,
                   on_rejection: Callable[[Rejection], None], cache: ContentCache,
                   progress: Callable[[int], None] | None = None) -> ValidationSummary:
@@ -136,12 +132,12 @@ def validate_file(in_path: Path, out_path: Path, tokenizer, settings: Validation
     with cache.reading() as cached, duckdb.connect() as con:
         con.execute(f"CREATE TEMP VIEW joined AS SELECT i.*, c.n_tokens AS cached_n_tokens, "
                     f"c.content_sha256, c.normal_sha256, c.signature "
-                    f"FROM read_parquet({_sql_path(in_path)}, file_row_number = true) AS i "
+                    f"FROM read_parquet({sql_path(in_path)}, file_row_number = true) AS i "
                     f"LEFT JOIN {cached} AS c ON c.key = i.record_id")
         summary.inputs = con.execute("SELECT count(*) FROM joined").fetchone()[0]
         known = f"cached_n_tokens IS NOT NULL AND cached_n_tokens <= {int(settings.max_tokens)}"
         con.execute(f"COPY (SELECT {columns}, cached_n_tokens AS n_tokens, content_sha256, normal_sha256, signature "
-                    f"FROM joined AS i WHERE {known}) TO {_sql_path(work / 'cached.parquet')} (FORMAT parquet)")
+                    f"FROM joined AS i WHERE {known}) TO {sql_path(work / 'cached.parquet')} (FORMAT parquet)")
         cursor = con.execute(f"SELECT * EXCLUDE (file_row_number, content_sha256, normal_sha256, signature) "
                              f"FROM joined WHERE NOT ({known}) OR cached_n_tokens IS NULL ORDER BY file_row_number")
         names = [d[0] for d in cursor.description]
@@ -185,7 +181,7 @@ def _drop_duplicates(work: Path, out_path: Path, schema: pa.Schema, settings: Va
     finder = DuplicateFinder(threshold=settings.near_duplicate_threshold)
     order = "ORDER BY record_id, source_file, source_line"
     with duckdb.connect() as con:
-        con.execute(f"CREATE TEMP VIEW candidates AS SELECT * FROM read_parquet({_sql_path(work / '*.parquet')}, "
+        con.execute(f"CREATE TEMP VIEW candidates AS SELECT * FROM read_parquet({sql_path(work / '*.parquet')}, "
                     f"filename = true, file_row_number = true)")
         cursor = con.execute(f"SELECT filename, file_row_number, record_id, content_sha256, normal_sha256, signature "
                              f"FROM candidates {order}")
@@ -211,6 +207,6 @@ def _drop_duplicates(work: Path, out_path: Path, schema: pa.Schema, settings: Va
                                             scrubbed=True))
         keep = ", ".join(f'c."{name}"' for name in schema.names)
         con.execute(f"COPY (SELECT {keep} FROM candidates AS c ANTI JOIN duplicates AS d "
-                    f"USING (filename, file_row_number) {order}) TO {_sql_path(out_path)} (FORMAT parquet)")
-        summary.accepted = con.execute(f"SELECT count(*) FROM read_parquet({_sql_path(out_path)})").fetchone()[0]
+                    f"USING (filename, file_row_number) {order}) TO {sql_path(out_path)} (FORMAT parquet)")
+        summary.accepted = con.execute(f"SELECT count(*) FROM read_parquet({sql_path(out_path)})").fetchone()[0]
     fsync_path(out_path)
