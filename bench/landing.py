@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,24 +49,37 @@ def count_messages(raw: Path) -> int:
     return total
 
 
-def build(messages: int, out: Path) -> dict:
-    """Write blocks under ``out`` (raw/ and mappings/) until it holds ``messages``; returns the counts."""
+def _make_block(seed: int, scratch: Path) -> Path:
+    """One run of the sample generator with ``seed`` into ``scratch/<seed>`` (a process: threads suffice)."""
+    block = scratch / str(seed)
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_sample_data.py"), "--data-dir", str(block),
+                    "--seed", str(seed)], check=True, capture_output=True)
+    return block
+
+
+def build(messages: int, out: Path, jobs: int | None = None) -> dict:
+    """Write blocks under ``out`` (raw/ and mappings/) until it holds ``messages``; returns the counts.
+
+    Blocks are generated ``jobs`` at a time (default: one per core; ~6 s each, so 1M messages is ~250 blocks)
+    but kept in seed order up to the first that reaches ``messages``: the same folder as one at a time.
+    """
     (out / "raw").mkdir(parents=True, exist_ok=True)
+    jobs = jobs or os.cpu_count() or 1
     total, blocks = 0, 0
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
+        scratch = Path(tmp)
         while total < messages:
-            seed = FIRST_SEED + blocks
-            block = Path(scratch) / str(seed)
-            subprocess.run([sys.executable, str(REPO / "scripts" / "make_sample_data.py"), "--data-dir", str(block),
-                            "--seed", str(seed)], check=True, capture_output=True)
-            total += count_messages(block / "raw")
-            for path in (block / "raw").iterdir():
-                shutil.move(str(path), out / "raw" / f"{path.stem}.s{seed}{path.suffix}")
-            if blocks == 0:
-                shutil.copytree(block / "mappings", out / "mappings", dirs_exist_ok=True)
-            shutil.rmtree(block)
-            blocks += 1
-            print(f"  block {blocks}: {total:,} messages", file=sys.stderr, flush=True)
+            seeds = range(FIRST_SEED + blocks, FIRST_SEED + blocks + jobs)
+            for seed, block in zip(seeds, pool.map(lambda seed: _make_block(seed, scratch), seeds)):
+                if total < messages:
+                    total += count_messages(block / "raw")
+                    for path in (block / "raw").iterdir():
+                        shutil.move(str(path), out / "raw" / f"{path.stem}.s{seed}{path.suffix}")
+                    if blocks == 0:
+                        shutil.copytree(block / "mappings", out / "mappings", dirs_exist_ok=True)
+                    blocks += 1
+                    print(f"  block {blocks}: {total:,} messages", file=sys.stderr, flush=True)
+                shutil.rmtree(block)
     return {"messages": total, "blocks": blocks, "files": len(list((out / "raw").iterdir())),
             "bytes": sum(p.stat().st_size for p in (out / "raw").iterdir())}
 
