@@ -4,6 +4,8 @@
     fine-tune-assets scrub IN.jsonl OUT.jsonl                   scrub a chat file with the project's policy
     fine-tune-assets datasets list [--json]                     published dataset versions, newest first
     fine-tune-assets datasets show VERSION|latest [--json]      one version: counts, sources, checks
+    fine-tune-assets plan [--dataset V] [--base MODEL|CONFIG.json] [--method lora|qlora|full] [--json]
+                                                                GPU memory, hardware, hours and cost, before training
     fine-tune-assets adapters list|show ID|latest [--json]      trained adapters and their lineage
     fine-tune-assets adapters promote ID|latest --stage S --reason TEXT [--force] [--json]
     fine-tune-assets adapters rollback --stage S --reason TEXT [--json]   back to the stage's previous adapter
@@ -17,7 +19,7 @@
 
 An adapter ID is a full id, a unique prefix, ``latest`` or a stage name (``registry.resolve``). Errors in
 the input are reported as ``file:line: problem`` or one ``error:`` line with exit code 2, never a stack
-trace (``output.answer``). Each command group is one module: ``data``, ``datasets``, ``adapters``, ``audit``,
+trace (``output.answer``). Each command group is one module: ``data``, ``datasets``, ``plan``, ``adapters``, ``audit``,
 ``monitoring``.
 """
 
@@ -25,9 +27,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import adapters, audit, data, datasets, monitoring, registry
+from . import adapters, audit, data, datasets, monitoring, plan, registry
 
-GROUPS = (data, datasets, adapters, audit, monitoring, registry)  # in the order `--help` lists them
+GROUPS = (data, datasets, plan, adapters, audit, monitoring, registry)  # in the order `--help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -72,7 +72,10 @@ def _train_and_publish(request: dict, config: TrainingConfig, pipes) -> None:
             f"ETA {'-' if eta is None else f'{eta:.0f} s'}")
 
     run_folder = Path(request["run_dir"]) / "adapter"
+    plan = _plan(request, config, pipes)
     metrics, identity = _train(request, config, progress)
+    if plan:
+        metrics = {**metrics, "plan": {"estimate": plan, **_against_actual(request, plan, metrics)}}
     adapter_id, folder, lineage = publish_adapter(
         run_folder, Path(request["adapters_dir"]), registry, request["dataset_version"],
         request["base_model"], config.to_dict(), config.config_hash, metrics, started,
@@ -101,11 +104,59 @@ def _train_and_publish(request: dict, config: TrainingConfig, pipes) -> None:
             "device": metrics["device"],
             "world_size": metrics["world_size"],
             "trigger": (request.get("trigger") or {}).get("trigger", "manual"),
+            **_plan_metadata(metrics.get("plan")),
             **({"merged_model": {"raw_value": str(folder / "merged"), "type": "path"}}
                if (folder / "merged").is_dir() else {}),
         },
         data_version=adapter_id,
     )
+
+
+def _plan(request: dict, config: TrainingConfig, pipes) -> dict | None:
+    """``fine-tune-assets plan`` for this run (its base model, dataset version and config), made before it
+    trains; None, with a log line, without a price table or when the base model's config is unusable."""
+    from fine_tune_assets.lib.models.base_model import BaseModelError
+    from fine_tune_assets.lib.training.model_size import load_config, model_size
+    from fine_tune_assets.lib.training.plan import PlanError, Prices, dataset_workload, make_plan
+
+    prices = Path(request["data_dir"]) / "config" / "prices.yaml"
+    if not prices.exists():
+        pipes.log.info(f"no cost plan: no price table at {prices}")
+        return None
+    try:
+        model_config, _ = load_config(request["base_model"]["path"], request["data_dir"])
+        size = model_size(model_config, request["base_model"]["name"], config.lora_r, config.target_modules)
+        method = "qlora" if config.load_in_4bit else "lora"
+        work = dataset_workload(Path(request["train_path"]).with_suffix(".parquet"), config, method,
+                                f"dataset {request['dataset_version'][:12]}")
+        plan = make_plan(size, work, Prices.load(prices))
+    except (PlanError, BaseModelError, OSError, ValueError) as exc:
+        pipes.log.warning(f"no cost plan: {exc}")
+        return None
+    pipes.log.info(f"plan: peak GPU memory {plan['peak_memory_gb']['total']} GB, "
+                   f"{plan['training_tokens']:,} training tokens")
+    return plan
+
+
+def _against_actual(request: dict, plan: dict, metrics: dict) -> dict:
+    from fine_tune_assets.lib.training.plan import Prices, hardware_entry, planned_against_actual
+    from fine_tune_assets.lib.training.publish import hardware
+
+    prices = Prices.load(Path(request["data_dir"]) / "config" / "prices.yaml")
+    entry = hardware_entry(prices, metrics["device"], hardware(metrics["device"]).get("gpu"))
+    return {"against_actual": planned_against_actual(plan, metrics, entry)}
+
+
+def _plan_metadata(plan: dict | None) -> dict:
+    """The plan as JSON metadata on the materialization, and its figures next to the run's."""
+    if not plan:
+        return {}
+    a = plan["against_actual"]
+    return {"plan": {"raw_value": plan["estimate"], "type": "json"},
+            "planned_peak_memory_gb": a["planned_peak_memory_gb"],
+            "actual_peak_memory_gb": a["actual_peak_memory_gb"],
+            "actual_compute_hours": a["actual_compute_hours"],
+            **({"estimated_cost": a["actual_cost"]} if a["actual_cost"] is not None else {})}
 
 
 if __name__ == "__main__":

@@ -35,6 +35,19 @@ def throughput(counter: dict, train_seconds: float, total_seconds: float, steps_
     }
 
 
+def peak_memory(device: str) -> dict[str, Any]:
+    """This process's peak memory: CUDA's allocated peak on a GPU (what ``plan`` estimates), else the
+    process's peak RSS (host memory: model, data, Python, not comparable with a GPU estimate)."""
+    if device == "cuda":
+        import torch
+
+        return {"peak_memory_gb": torch.cuda.max_memory_allocated() / 1e9, "peak_memory_kind": "cuda allocated"}
+    import resource
+
+    return {"peak_memory_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
+            "peak_memory_kind": "process RSS"}
+
+
 def training_log(log_history: list[dict]) -> list[dict]:
     """One JSON-safe record per logged step (a step's train and eval entries merged): the loss curve."""
     records: dict[int, dict] = {}

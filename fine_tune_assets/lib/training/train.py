@@ -31,7 +31,7 @@ from .config import TrainingConfig
 from .distributed import barrier, check_fsdp, current, sum_over_processes
 from .export import export_merged, stage_adapter, write_adapter
 from .kernels import apply_fused_kernels, choose_attention
-from .metrics import finite, throughput
+from .metrics import finite, peak_memory, throughput
 from .sft_config import activation_checkpointing, precision, sft_config
 from .splits import TokenizedSplits, load_tokenizer, tokenize_splits
 from .trainer import counting_sft_trainer_class
@@ -180,6 +180,7 @@ def _metrics(run: _Run, trainer, config: TrainingConfig, splits: TokenizedSplits
                      steps_run=run.result.global_step - (run.resumed_from_step or 0)),
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         "device": device,
+        **peak_memory(device),
         "world_size": current().world_size,
         "precision": precision(device),
         "quantization": "nf4 (double quant)" if config.load_in_4bit else None,

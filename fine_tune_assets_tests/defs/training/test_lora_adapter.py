@@ -49,6 +49,7 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir, monkeypatc
     instance = dg.DagsterInstance.ephemeral()
     write_eval_spec(data_dir)
     shutil.copy(REPO / "data" / "config" / "access.yaml", data_dir / "config" / "access.yaml")
+    shutil.copy(REPO / "data" / "config" / "prices.yaml", data_dir / "config" / "prices.yaml")
     every_asset = [*DATA_ASSETS, *DATA_CHECKS, base_model, lora_adapter, eval_report,
                    promotion_gate]
     data = dg.materialize(every_asset, instance=instance, resources=resources,
@@ -76,6 +77,16 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir, monkeypatc
     assert lineage["training_config"]["max_steps"] == 60 and lineage["training_config_hash"]
     assert lineage["libraries"]["trl"] and lineage["hardware"]["device"] == "cpu"
     assert lineage["launched_by"] == "alice"
+    # the cost plan made before training (the sample's price table), next to what the run measured
+    plan = metadata["plan"].value
+    assert plan["parameters"] == sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+                                     .parameters())
+    assert plan["training_tokens"] > 0 and plan["peak_memory_gb"]["total"] > 0
+    against = lineage["metrics"]["plan"]["against_actual"]
+    assert against["hardware"] == "CPU-2-cores" and against["actual_peak_memory_kind"] == "process RSS"
+    assert metadata["actual_peak_memory_gb"].value == against["actual_peak_memory_gb"] > 0.1
+    assert against["actual_cost"] == pytest.approx(against["actual_compute_hours"] * against["price_per_hour"],
+                                                   rel=0.01)
     assert (folder / "README.md").read_text().startswith("---\nbase_model: tiny-llama")
     with duckdb.connect(str(data_dir / "registry.duckdb"), read_only=True) as con:
         row = con.execute("SELECT dataset_version, path FROM adapters WHERE adapter_id = ?", [adapter_id]).fetchone()
@@ -182,6 +193,8 @@ def _audit_round_trip(data_dir: Path, env: dict, adapter_id: str, version: str) 
     assert "NEEDS RETRAINING" in dossier and erased["request_id"] in dossier and "production" in dossier
     assert adapter_id in dossier and version in dossier and "no_residual_pii" in dossier
     assert "held: trained by alice, promoted by bob" in dossier  # the four-eyes rule on a real run
+    assert "plan: peak GPU memory, estimated before training" in dossier  # planned against actual
+    assert "actual: estimated cost of this run" in dossier and "CPU-2-cores" in dossier
     html = data_dir / "dossier.html"
     _cli(env, "dossier", adapter_id[:12], "--format", "html", "--output", str(html))
     assert html.read_text().startswith("<!DOCTYPE html>") and "<script" not in html.read_text()

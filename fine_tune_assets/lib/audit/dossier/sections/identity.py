@@ -38,6 +38,30 @@ def trigger_text(trigger: dict | None) -> str:
     return f"sensor trigger {kind!r}: " + ", ".join(f"{k} {v}" for k, v in sorted(trigger.items()) if k != "trigger")
 
 
+def _planned_against_actual(metrics: dict) -> list[dict]:
+    """The cost plan made before training (``fine-tune-assets plan``) next to what the run measured."""
+    plan = metrics.get("plan")
+    if not plan:
+        gap = "no cost plan recorded (no price table at training, or older training code)"
+        return [item("plan against actual", None, gap=gap)]
+    a, estimate = plan["against_actual"], plan["estimate"]
+    parts = ", ".join(f"{k} {v}" for k, v in estimate["peak_memory_gb"].items() if k != "total")
+    hours = a["planned_compute_hours"]
+    return [
+        item("plan: peak GPU memory, estimated before training", f"{a['planned_peak_memory_gb']} GB ({parts})"),
+        item("actual: peak memory", f"{a['actual_peak_memory_gb']} GB ({a['actual_peak_memory_kind']})",
+             note=None if a["actual_peak_memory_kind"] == "cuda allocated" else
+             "on CPU the process's whole memory, not comparable with the GPU estimate"),
+        item(f"plan: compute hours on {a['hardware']}", hours,
+             gap=None if hours is not None else f"the price table has no entry for this hardware ({a['hardware']})"),
+        item("actual: compute hours (training seconds x processes)", a["actual_compute_hours"]),
+        item("actual: estimated cost of this run", None if a["actual_cost"] is None else
+             f"{a['actual_cost']} at {a['price_per_hour']} per hour ({a['hardware']}, prices as of "
+             f"{estimate['prices_as_of']})", gap=None if a["actual_cost"] is not None else "hardware not priced"),
+        item("plan: training tokens", estimate["training_tokens"]),
+    ]
+
+
 def identity(ctx: DossierContext) -> dict:
     a, lineage, metrics = ctx.adapter, ctx.lineage, ctx.metrics
     base = lineage.get("base_model") or load_json(a["base_model"]) or {}
@@ -85,5 +109,6 @@ def identity(ctx: DossierContext) -> dict:
              f"{seconds(wall)}, {lineage.get('started_at')} to {lineage.get('finished_at')}"),
         item("compute: evaluation seconds (base + fine-tuned passes)", seconds(eval_total),
              gap=None if eval_total is not None else "no evaluation report with timings"),
+        *_planned_against_actual(metrics),
     )]
     return section("identity", "Identity", blocks)
