@@ -1,6 +1,7 @@
 """Wall time and peak memory of each data stage as the landing folder grows (10k, 100k, 1M messages).
 
     python bench/growth.py --sizes 10000 100000 [--out docs/results/growth.json]
+    python bench/growth.py --sizes 1000000 --merge   # adds 1M to the file, keeping 10k and 100k
 
 For each size: a landing folder from ``bench/landing.py``, then each data asset materialized by the real
 Dagster code, one stage per process (``raw_conversations``, ``scrubbed_conversations``,
@@ -79,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "growth.json")
+    parser.add_argument("--merge", action="store_true", help="keep the other sizes already in --out")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -89,6 +91,9 @@ def main() -> None:
     from landing import build
 
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "sizes": []}
+    if args.merge and args.out.exists():  # keep the other sizes of an earlier run; this run's sizes replace theirs
+        earlier = json.loads(args.out.read_text())["sizes"]
+        results["sizes"] = [e for e in earlier if e["target_messages"] not in args.sizes]
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as scratch:
             data_dir, home = Path(scratch) / "data", Path(scratch) / "home"
@@ -106,6 +111,9 @@ def main() -> None:
                 print(f"{size:>9,} {stage:<26} {entry['stages'][stage]}", file=sys.stderr, flush=True)
             entry["counts"] = counts(data_dir)
             results["sizes"].append(entry)
+            results["sizes"].sort(key=lambda e: e["target_messages"])
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2) + "\n")  # after each size: a later failure keeps it
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

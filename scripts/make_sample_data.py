@@ -1757,6 +1757,8 @@ class Sample:
         user_idx = [i for i, m in enumerate(messages) if m["role"] == "user"]
         i = user_idx[0] if kind != "one_word" else rng.choice(user_idx)
         text = messages[i]["content"]
+        if kind == "one_word" and not self._synonym_messages(original, messages):
+            kind = "punctuation"  # no word of this conversation has a synonym (a rare seed): change punctuation
         if kind == "whitespace":
             spaces = [m.start() for m in re.finditer(" ", text)]
             for pos in sorted(rng.sample(spaces, min(3, len(spaces))), reverse=True):
@@ -1772,11 +1774,7 @@ class Sample:
             new = re.sub(r"[.,!](?=\s|$)", "", text)
             text = new if new != text else text + "!!"
         else:
-            found_in = [j for j in range(1, len(messages)) if messages[j]["role"] != "assistant" or
-                        original.conv.kind == "support"]
-            found_in = [j for j in found_in if any(m.group(0) in SYNONYMS for m in
-                                                   re.finditer(r"\b[a-z]+\b", messages[j]["content"]))]
-            j = rng.choice(found_in)
+            j = rng.choice(self._synonym_messages(original, messages))
             found = [m for m in re.finditer(r"\b[a-z]+\b", messages[j]["content"]) if m.group(0) in SYNONYMS]
             i, text = j, messages[j]["content"]
             w = rng.choice(found)
@@ -1795,7 +1793,15 @@ class Sample:
         return Line(dumps_line({"messages": messages}), "near_duplicate", conv, original=original, change=kind,
                     jaccard=round(score, 4), same_after_normalization=same_normalized, message_index=i)
 
-    # --- malformed lines ----------------------------------------------------------------------------
+    @staticmethod
+    def _synonym_messages(original, messages: list[dict]) -> list[int]:
+        """Messages (after the first) holding a word with a synonym, where a one-word change may go."""
+        found_in = [j for j in range(1, len(messages)) if messages[j]["role"] != "assistant" or
+                    original.conv.kind == "support"]
+        return [j for j in found_in if any(m.group(0) in SYNONYMS for m in
+                                           re.finditer(r"\b[a-z]+\b", messages[j]["content"]))]
+
+        # --- malformed lines ----------------------------------------------------------------------------
     def malformed(self, kind: str, month: int) -> bytes:
         rng = self.rng
         multi = kind in ("unknown_role", "message_unknown_key")
