@@ -19,6 +19,7 @@ from fine_tune_assets.lib.evaluation.spec import load_eval_spec
 from fine_tune_assets.lib.evaluation.store import record_evaluation
 from fine_tune_assets.lib.registry.connection import worker_registry
 from fine_tune_assets.lib.registry.ledger import EventKind, event_reference
+from fine_tune_assets.lib.training.publish import rewrite_card
 
 
 def _residual_pii_filter(policy_path: str | None):
@@ -44,7 +45,8 @@ def main(request_path: str) -> None:
             report["champion"] = {"none": request.get("no_champion") or "no adapter in production to compare with"}
         folder = write_report(report, adapter_dir)
         registry = worker_registry(request["data_dir"], request["registry"])
-        eval_id = record_evaluation(registry, report, folder / "eval_report.json")
+        card_sha256 = rewrite_card(adapter_dir, report)  # the model card's model-index gets the results
+        eval_id = record_evaluation(registry, report, folder / "eval_report.json", card_sha256)
         base, tuned, gate = report["metrics"]["base"], report["metrics"]["fine_tuned"], report["gate"]
         pipes.log.info(f"promotion gate {'PASSED' if gate['passed'] else 'FAILED'}: {'; '.join(gate['reasons'])}")
         champion = report["champion"]

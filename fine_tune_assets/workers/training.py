@@ -22,6 +22,8 @@ from pathlib import Path
 
 from dagster_pipes import open_dagster_pipes
 
+from fine_tune_assets.lib.common.paths import DataPaths
+from fine_tune_assets.lib.models.base_model import adapter_base_reference
 from fine_tune_assets.lib.models.loading import resolve_device
 from fine_tune_assets.lib.registry.connection import worker_registry
 from fine_tune_assets.lib.registry.ledger import EventKind, event_reference
@@ -50,9 +52,11 @@ def _train(request: dict, config: TrainingConfig, progress) -> tuple[dict, str]:
     """``train_adapter`` on the request's dataset version; returns (metrics, training identity)."""
     adapters_dir = Path(request["adapters_dir"])
     identity = training_identity(request["dataset_version"], request["base_model"]["identity_hash"], config)
+    reference = adapter_base_reference(request["base_model"], DataPaths.from_env(request["data_dir"]).models)
     metrics = train_adapter(request["train_path"], request["eval_path"], request["base_model"]["path"],
                             Path(request["run_dir"]) / "adapter", config, progress=progress,
-                            checkpoint_dir=adapters_dir / ".checkpoints" / identity, identity=identity)
+                            checkpoint_dir=adapters_dir / ".checkpoints" / identity, identity=identity,
+                            base_model_ref=reference)
     return metrics, identity
 
 

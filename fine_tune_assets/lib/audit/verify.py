@@ -180,11 +180,15 @@ def verify_all(paths: DataPaths, expect_head: str | None = None) -> dict:
                                              extra_allowed=True)
             result["datasets"] += 1
         elif event["kind"] == EventKind.ADAPTER_TRAINED:
-            latest_adapter[payload.get("adapter_id", event["subject"])] = payload
+            latest_adapter[payload.get("adapter_id", event["subject"])] = {
+                **payload, "files": dict(payload.get("files") or {})}
         elif event["kind"] == EventKind.EVALUATION_COMPLETED:
             result["evaluations"] += 1
             if payload.get("files"):  # events before report hashing have none
                 latest_report[payload.get("adapter_id", "")] = payload
+            trained = latest_adapter.get(payload.get("adapter_id", ""))
+            if payload.get("card_sha256") and trained:  # the evaluation rewrote the model card with its results
+                trained["files"]["README.md"] = payload["card_sha256"]
     for adapter_id, payload in latest_adapter.items():
         result["files"] += compare_files(f"adapter {adapter_id[:12]}", paths.adapters / adapter_id,
                                          payload.get("files") or {}, problems, extra_allowed=False)

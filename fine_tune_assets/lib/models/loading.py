@@ -84,3 +84,19 @@ def load_base_model(base_model_dir: str | Path, device: str, load_in_4bit: bool 
         if device == "cuda" if activation_checkpointing is None else activation_checkpointing:
             model.enable_input_require_grads()
     return model
+
+
+def load_adapter(adapter_dir: str | Path, models_dir: str | Path, device: str = "auto"):
+    """An adapter folder on its base model, wherever the data folder now is: the base comes from the adapter's
+    own ``base_model_name_or_path`` (a Hub id or a name under ``models_dir``, ``base_model.resolve_adapter_base``),
+    not from a path recorded at training. Returns the PEFT model, in eval mode."""
+    import json
+
+    from peft import PeftModel
+
+    from .base_model import resolve_adapter_base
+
+    reference = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())["base_model_name_or_path"]
+    base = load_base_model(resolve_adapter_base(reference, models_dir), resolve_device(device))
+    with peft_wrapping():
+        return PeftModel.from_pretrained(base, str(adapter_dir)).eval()

@@ -30,9 +30,12 @@ def _staging_dir(target: Path) -> Path:
     return tmp
 
 
-def stage_adapter(model, tokenizer, template: str, output_dir: Path, state_dict: dict | None = None) -> Path:
+def stage_adapter(model, tokenizer, template: str, output_dir: Path, state_dict: dict | None = None,
+                  base_model_ref: str | None = None) -> Path:
     """LoRA weights and the tokenizer, with the training ``template``, in a temporary folder. ``state_dict``:
-    the weights gathered from every process when they are sharded (FSDP); PEFT keeps the adapter's."""
+    the weights gathered from every process when they are sharded (FSDP); PEFT keeps the adapter's.
+    ``base_model_ref`` replaces the local path PEFT records as the base (``base_model.adapter_base_reference``:
+    a Hub id, or a name under the data folder's models/), so that the adapter survives a move of the folder."""
     tmp = _staging_dir(output_dir)
     for adapter_config in model.peft_config.values():
         # "all-linear" resolves to a set, saved in its iteration order, which follows the per-process string
@@ -40,6 +43,11 @@ def stage_adapter(model, tokenizer, template: str, output_dir: Path, state_dict:
         if isinstance(adapter_config.target_modules, set):
             adapter_config.target_modules = sorted(adapter_config.target_modules)
     model.save_pretrained(str(tmp), **({"state_dict": state_dict} if state_dict is not None else {}))
+    if base_model_ref:  # after saving: PEFT's save reads the base's config from this path (the vocabulary check)
+        config_file = tmp / "adapter_config.json"
+        values = json.loads(config_file.read_text())
+        config_file.write_text(json.dumps({**values, "base_model_name_or_path": base_model_ref}, indent=2,
+                                          sort_keys=True) + "\n")
     tokenizer.chat_template = template  # byte-identical rendering, and markers for later training
     tokenizer.save_pretrained(str(tmp))
     return tmp

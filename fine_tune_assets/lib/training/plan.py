@@ -269,7 +269,7 @@ def planned_against_actual(plan: dict, metrics: dict, hardware: Hardware | None)
         "actual_peak_memory_kind": metrics["peak_memory_kind"],
         "planned_compute_hours": option["gpu_hours"] if option and option["fits"] else None,
         "actual_compute_hours": _round(hours),
-        "actual_cost": round(hours * hardware.price_per_hour, 4) if hardware else None,
+        "actual_cost": _round(hours * hardware.price_per_hour) if hardware else None,
         "price_per_hour": hardware.price_per_hour if hardware else None,
         "planned_training_tokens": plan["training_tokens"],
     }

@@ -55,23 +55,59 @@ def hardware(device: str) -> dict:
     return info
 
 
-def model_card(adapter_id: str, lineage: dict) -> str:
+CARD_METRICS = ("eval_loss", "perplexity", "format_compliance", "field_accuracy", "domain_term_recall")
+
+
+def _eval_results(adapter_id: str, lineage: dict, report: dict | None) -> list:
+    """``model-index`` entries (huggingface_hub ``EvalResult``) with a value: the evaluation report's fine-tuned
+    metrics and per-field accuracies, else the eval loss training measured, else none (never a null)."""
+    from huggingface_hub import EvalResult
+
+    if report:
+        tuned = report["metrics"]["fine_tuned"]
+        values = {k: tuned.get(k) for k in CARD_METRICS}
+        values |= {f"field_accuracy_{k}": v for k, v in (tuned.get("field_accuracy_by_field") or {}).items()}
+        eval_set = (report.get("eval_set") or {}).get("sha256", "")
+        source = f"held-out split of dataset {lineage['dataset_version'][:12]} (eval set {eval_set[:12]})"
+    else:
+        values = {"eval_loss": lineage["metrics"].get("eval_loss")}
+        source = f"held-out split of dataset {lineage['dataset_version'][:12]}, at the end of training"
+    return [EvalResult(task_type="text-generation", dataset_type="fine_tune_assets", dataset_name=source,
+                       dataset_split="eval", metric_type=name, metric_value=round(float(value), 4))
+            for name, value in values.items() if value is not None]
+
+
+def model_card(adapter_id: str, lineage: dict, report: dict | None = None) -> str:
+    """The adapter's README.md: Hub metadata (``base_model`` as the Hub id when known, a ``model-index`` with
+    the measured results) built and parsed back by huggingface_hub, and a summary. Rewritten by the evaluation
+    with its report; metadata, like ``eval/``, so outside the adapter id."""
+    from huggingface_hub import ModelCard, ModelCardData
+
     base = lineage["base_model"]
     metrics = lineage["metrics"]
-    front = {
-        "base_model": base["name"],
-        "library_name": "peft",
-        "license": "apache-2.0",
-        "tags": ["lora", "fine_tune_assets"],
-        "datasets": [f"fine_tune_assets:{lineage['dataset_version']}"],
-        "model-index": [{"name": adapter_id, "results": [{"task": {"type": "text-generation"}, "metrics": [
-            {"type": "eval_loss", "value": metrics.get("eval_loss")},
-            {"type": "eval_loss_before_training", "value": metrics.get("eval_loss_before")}]}]}],
-    }
-    import yaml
+    data = ModelCardData(
+        base_model=lineage.get("base_model_reference") or base["name"], library_name="peft", license="apache-2.0",
+        tags=["lora", "fine_tune_assets"], datasets=[f"fine_tune_assets:{lineage['dataset_version']}"],
+        model_name=adapter_id, eval_results=_eval_results(adapter_id, lineage, report) or None)
+    tuned = (report or {}).get("metrics", {}).get("fine_tuned", {})
+    body = render_template("training/templates/model_card.md.jinja", adapter_id=adapter_id, lineage=lineage,
+                           base=base, metrics=metrics, tuned=tuned, report=report)
+    text = f"---\n{data.to_yaml()}\n---\n{body}"
+    ModelCard(text)  # parses the front matter back: a card the Hub would refuse raises here
+    return text
 
-    return render_template("training/templates/model_card.md.jinja", adapter_id=adapter_id, lineage=lineage,
-                           base=base, metrics=metrics, front_matter=yaml.safe_dump(front, sort_keys=False))
+
+def rewrite_card(adapter_dir: Path, report: dict) -> str:
+    """Replace the adapter's model card by one with the evaluation's results (atomically); returns its sha256
+    for the evaluation's ledger event. The adapter id does not change: the card is not part of it."""
+    lineage = json.loads((adapter_dir / "lineage.json").read_text())
+    card = adapter_dir / "README.md"
+    tmp = adapter_dir / f".README.md.{os.getpid()}.tmp"
+    tmp.write_text(model_card(lineage["adapter_id"], lineage, report), encoding="utf-8")
+    fsync_path(tmp)
+    os.replace(tmp, card)
+    fsync_path(adapter_dir)
+    return sha256_file(card)
 
 
 def _renew_run_files(run_folder: Path, target: Path) -> None:
@@ -104,6 +140,9 @@ def publish_adapter(run_folder: Path, adapters_dir: Path, registry: Path | str, 
         "adapter_id": adapter_id,
         "dataset_version": dataset_version,
         "base_model": {k: v for k, v in base_model.items() if k != "chat_template"},
+        # what adapter_config.json names as the base: a Hub id, or a name under the data folder's models/
+        "base_model_reference": json.loads((run_folder / "adapter_config.json").read_text())
+        .get("base_model_name_or_path"),
         "training_config": training_config,
         "training_config_hash": training_config_hash,
         "seed": training_config.get("seed"),

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir: str | Path,
                   output_dir: str | Path, config: TrainingConfig | None = None,
                   progress: Callable[[dict], None] | None = None,
-                  checkpoint_dir: str | Path | None = None, identity: str | None = None) -> dict[str, Any]:
+                  checkpoint_dir: str | Path | None = None, identity: str | None = None,
+                  base_model_ref: str | None = None) -> dict[str, Any]:
     """Train a LoRA adapter; write it (with tokenizer + chat template) to ``output_dir``; return metrics.
 
     ``checkpoint_dir`` (default ``<output_dir>.checkpoints``) is kept out of the adapter folder so the
@@ -50,7 +51,8 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
     ``training_identity``) so that a re-run resumes. It must be dedicated to this training: it is
     deleted after success unless ``config.keep_checkpoints``. ``identity`` defaults to one built from the
     train file's content, the base model's path and the config. ``progress`` receives step events
-    and ``{"message": ...}`` notes (resume, merged export).
+    and ``{"message": ...}`` notes (resume, merged export). ``base_model_ref``: what the adapter names as its
+    base instead of ``base_model_dir`` (``stage_adapter``).
     """
     from transformers import set_seed
 
@@ -87,7 +89,7 @@ def train_adapter(train_path: str | Path, eval_path: str | Path, base_model_dir:
     # under FSDP each process holds a shard: all of them gather the weights, rank 0 writes them
     state_dict = trainer.accelerator.get_state_dict(trainer.model) if config.fsdp else None
     if rank.is_main:
-        staged = stage_adapter(trainer.model, tokenizer, splits.template, output_dir, state_dict)
+        staged = stage_adapter(trainer.model, tokenizer, splits.template, output_dir, state_dict, base_model_ref)
         # train() starts a fresh log history: the baseline evaluation before it is added back as step 0.
         baseline = [{"step": 0, "eval_loss": run.eval_loss_before}] if run.eval_loss_before is not None else []
         write_adapter(staged, output_dir, config, metrics, baseline + trainer.state.log_history)

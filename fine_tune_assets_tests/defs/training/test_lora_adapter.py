@@ -87,7 +87,9 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir, monkeypatc
     assert metadata["actual_peak_memory_gb"].value == against["actual_peak_memory_gb"] > 0.1
     assert against["actual_cost"] == pytest.approx(against["actual_compute_hours"] * against["price_per_hour"],
                                                    rel=0.01)
-    assert (folder / "README.md").read_text().startswith("---\nbase_model: tiny-llama")
+    # the tiny model is outside the data folder: the adapter names it by its path (a packaged model: its Hub id)
+    assert (folder / "README.md").read_text().startswith(f"---\nbase_model: {tiny_model_dir}")
+    assert json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_model_dir)
     with duckdb.connect(str(data_dir / "registry.duckdb"), read_only=True) as con:
         row = con.execute("SELECT dataset_version, path FROM adapters WHERE adapter_id = ?", [adapter_id]).fetchone()
     assert row == (version, str(folder))
@@ -115,6 +117,12 @@ def test_lora_adapter_asset_records_lineage(tmp_path, tiny_model_dir, monkeypatc
     assert {p.name for p in eval_dir.iterdir()} == {"eval_report.json", "report.md", "report.html",
                                                     "loss_curve.png"}
     assert "PASSED" in (eval_dir / "report.md").read_text()
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(folder / "README.md")  # rewritten by the evaluation; the adapter id is unchanged
+    results = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert results["eval_loss"] == round(tuned["eval_loss"], 4)
+    assert results["format_compliance"] == round(tuned["format_compliance"], 4) and "evaluation" in card.text
     env = {**os.environ, "FINE_TUNE_DATA_DIR": str(data_dir)}
     listed = json.loads(subprocess.run([sys.executable, "-m", "fine_tune_assets.cli", "adapters", "list", "--json"],
                                        capture_output=True, text=True, env=env, check=True).stdout)

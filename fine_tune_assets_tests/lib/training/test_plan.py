@@ -172,7 +172,7 @@ def test_a_run_is_priced_on_the_hardware_it_used():
     plan = _plan("llama-2-7b", "qlora")
     metrics = {"train_seconds": 1800.0, "world_size": 2, "peak_memory_gb": 3.2, "peak_memory_kind": "process RSS"}
     against = planned_against_actual(plan, metrics, cpu)
-    assert against["actual_compute_hours"] == 1.0 and against["actual_cost"] == round(cpu.price_per_hour, 4)
+    assert against["actual_compute_hours"] == 1.0 and against["actual_cost"] == float(f"{cpu.price_per_hour:.3g}")
     assert against["planned_peak_memory_gb"] == plan["peak_memory_gb"]["total"]
     unpriced = planned_against_actual(plan, metrics, None)
     assert unpriced["actual_cost"] is None and unpriced["planned_compute_hours"] is None
